@@ -1,0 +1,210 @@
+"""The emulated testbed: physical hosts as network namespaces on one machine.
+
+Plain Python, no Ansible: ``build_spec`` turns the validated inventory model
+into the desired state, ``read_state`` looks at what exists, ``plan`` compares
+the two and returns the commands that converge them (empty when nothing is to
+do), ``plan_absent`` the commands that remove everything the testbed made.
+
+Layout (everything the testbed creates carries the ``vcl`` prefix):
+ - ``vcl-fabric``: a namespace holding the wires: one bridge per site LAN
+   (``br-<site>``), the WAN (``br-wan``) and the management network
+   (``br-mgmt``).
+ - ``vcl-<host>``: one namespace per host, with ``mgmt0`` (management, the
+   address Ansible reaches), ``lan0`` (its site's LAN) and, on gateways,
+   ``wan0`` (the site's end of the WAN). A persistent UTS namespace gives the
+   host its own hostname; an sshd runs in both namespaces.
+ - ``vcl-mgmt0`` in the controller's namespace: the controller's leg on the
+   management network.
+"""
+
+import ipaddress
+import os
+
+PREFIX = "vcl"
+FABRIC = PREFIX + "-fabric"
+ROOT_LINK = PREFIX + "-mgmt0"
+ROOT_PEER = "ctl"
+UTS_DIR = "/run/vcluster/uts"
+
+
+def netns_name(host):
+    return "%s-%s" % (PREFIX, host)
+
+
+def build_spec(model, state_dir):
+    """Desired testbed for the emulated hosts of an inventory model."""
+    mgmt = ipaddress.ip_network(model["mgmt_subnet"])
+    wan = ipaddress.ip_network(model["wan_subnet"])
+    controller = "%s/%d" % (next(mgmt.hosts()), mgmt.prefixlen)
+    bridges = ["br-mgmt", "br-wan"]
+    hosts = []
+    for name in sorted(model["hosts"]):
+        host = model["hosts"][name]
+        if not host.get("emulated"):
+            continue
+        site = model["sites"][host["site"]]
+        lan = ipaddress.ip_network(site["subnet"])
+        if "br-" + host["site"] not in bridges:
+            bridges.append("br-" + host["site"])
+        links = [
+            {"name": "mgmt0", "peer": "m-" + name, "bridge": "br-mgmt",
+             "address": "%s/%d" % (host["mgmt_ip"], mgmt.prefixlen)},
+            {"name": "lan0", "peer": "l-" + name, "bridge": "br-" + host["site"],
+             "address": "%s/%d" % (host["lan_ip"], lan.prefixlen)},
+        ]
+        routes = []
+        if host.get("gateway"):
+            links.append({"name": "wan0", "peer": "w-" + name, "bridge": "br-wan",
+                          "address": "%s/%d" % (host["wan_ip"], wan.prefixlen)})
+        else:
+            gateway = model["hosts"][site["gateway"]]["lan_ip"]
+            routes.append({"to": "default", "via": gateway})
+        hostdir = os.path.join(state_dir, "hosts", name)
+        hosts.append({
+            "name": name,
+            "netns": netns_name(name),
+            "links": links,
+            "routes": routes,
+            "forwarding": bool(host.get("gateway")),
+            "uts": os.path.join(UTS_DIR, netns_name(name)),
+            "sshd_config": os.path.join(hostdir, "ssh", "sshd_config"),
+            "sshd_pidfile": os.path.join(hostdir, "ssh", "sshd.pid"),
+        })
+    return {
+        "fabric": FABRIC,
+        "bridges": bridges,
+        "root_link": {"name": ROOT_LINK, "peer": ROOT_PEER, "bridge": "br-mgmt",
+                      "address": controller},
+        "hosts": hosts,
+    }
+
+
+def _links(ip_json):
+    """{ifname: {master, up, addresses}} from ``ip -j addr show`` output."""
+    links = {}
+    for link in ip_json or []:
+        links[link["ifname"]] = {
+            "master": link.get("master"),
+            "up": "UP" in link.get("flags", []),
+            "addresses": sorted("%s/%s" % (a["local"], a["prefixlen"])
+                                for a in link.get("addr_info", []) if a.get("family") == "inet"),
+        }
+    return links
+
+
+def read_state(run_json, read_text):
+    """Look at what exists. ``run_json(argv)`` returns parsed ``ip -j`` output
+    (None when the command fails), ``read_text(netns, path)`` a file's content
+    seen from a namespace. The caller fills ``hostname`` and ``sshd`` (per
+    host: its hostname, whether its sshd runs)."""
+    names = sorted(n["name"] for n in run_json(["ip", "-j", "netns", "list"]) or [])
+    state = {"netns": {}, "root": _links(run_json(["ip", "-j", "addr", "show"]))}
+    for ns in names:
+        if not ns.startswith(PREFIX + "-"):
+            continue
+        routes = run_json(["ip", "-j", "-n", ns, "route", "show", "default"]) or []
+        state["netns"][ns] = {
+            "links": _links(run_json(["ip", "-j", "-n", ns, "addr", "show"])),
+            "default_via": routes[0].get("gateway") if routes else None,
+            "forwarding": (read_text(ns, "/proc/sys/net/ipv4/ip_forward") or "").strip() == "1",
+        }
+    state["sshd"] = {}
+    state["hostname"] = {}
+    return state
+
+
+def _ensure_link(actions, ns, link, fabric, current, fabric_links):
+    """Actions for one veth pair: ``link['name']`` in ``ns`` (None = the
+    controller's namespace), its peer in the fabric attached to its bridge."""
+    nsarg = ["-n", ns] if ns else []
+    name, peer = link["name"], link["peer"]
+    here = current.get(name)
+    if here is None:
+        if peer in fabric_links:
+            actions.append(("delete stale %s in %s" % (peer, fabric),
+                            ["ip", "-n", fabric, "link", "del", peer]))
+        actions.append(("create %s in %s (peer %s on %s)" % (name, ns or "controller", peer, link["bridge"]),
+                        ["ip"] + nsarg + ["link", "add", name, "type", "veth",
+                                          "peer", "name", peer, "netns", fabric]))
+        fabric_state = {"master": None, "up": False}
+        here = {"master": None, "up": False, "addresses": []}
+    else:
+        fabric_state = fabric_links.get(peer, {"master": None, "up": False})
+    if fabric_state.get("master") != link["bridge"] or not fabric_state.get("up"):
+        actions.append(("attach %s to %s" % (peer, link["bridge"]),
+                        ["ip", "-n", fabric, "link", "set", peer, "master", link["bridge"], "up"]))
+    if here["addresses"] != [link["address"]]:
+        if here["addresses"]:
+            actions.append(("flush addresses of %s in %s" % (name, ns or "controller"),
+                            ["ip"] + nsarg + ["addr", "flush", "dev", name]))
+        actions.append(("address %s on %s in %s" % (link["address"], name, ns or "controller"),
+                        ["ip"] + nsarg + ["addr", "add", link["address"], "dev", name]))
+    if not here["up"]:
+        actions.append(("bring up %s in %s" % (name, ns or "controller"),
+                        ["ip"] + nsarg + ["link", "set", name, "up"]))
+
+
+def plan(spec, state):
+    """Commands (description, argv) that turn ``state`` into ``spec``."""
+    actions = []
+    fabric = spec["fabric"]
+    nss = state["netns"]
+    wanted = {h["netns"] for h in spec["hosts"]} | {fabric}
+    for ns in sorted(nss):
+        if ns not in wanted:
+            actions.append(("remove %s (no longer in the inventory)" % ns, ["@kill-netns", ns]))
+            actions.append(("delete namespace %s" % ns, ["ip", "netns", "del", ns]))
+    fab = nss.get(fabric)
+    if fab is None:
+        actions.append(("create namespace %s" % fabric, ["ip", "netns", "add", fabric]))
+        fab = {"links": {}}
+    fabric_links = fab["links"]
+    if not fabric_links.get("lo", {}).get("up"):
+        actions.append(("bring up lo in %s" % fabric, ["ip", "-n", fabric, "link", "set", "lo", "up"]))
+    for bridge in spec["bridges"]:
+        if bridge not in fabric_links:
+            actions.append(("create bridge %s" % bridge,
+                            ["ip", "-n", fabric, "link", "add", bridge, "type", "bridge"]))
+        if not fabric_links.get(bridge, {}).get("up"):
+            actions.append(("bring up %s" % bridge, ["ip", "-n", fabric, "link", "set", bridge, "up"]))
+    _ensure_link(actions, None, spec["root_link"], fabric, state["root"], fabric_links)
+    for host in spec["hosts"]:
+        ns = host["netns"]
+        cur = nss.get(ns)
+        if cur is None:
+            actions.append(("create namespace %s" % ns, ["ip", "netns", "add", ns]))
+            cur = {"links": {}, "default_via": None, "forwarding": False}
+        if not cur["links"].get("lo", {}).get("up"):
+            actions.append(("bring up lo in %s" % ns, ["ip", "-n", ns, "link", "set", "lo", "up"]))
+        for link in host["links"]:
+            _ensure_link(actions, ns, link, fabric, cur["links"], fabric_links)
+        for route in host["routes"]:
+            if cur["default_via"] != route["via"]:
+                actions.append(("default route via %s in %s" % (route["via"], ns),
+                                ["ip", "-n", ns, "route", "replace", "default", "via", route["via"]]))
+        if host["forwarding"] != cur["forwarding"]:
+            actions.append(("%s forwarding in %s" % ("enable" if host["forwarding"] else "disable", ns),
+                            ["@sysctl", ns, "net.ipv4.ip_forward", "1" if host["forwarding"] else "0"]))
+        if state["hostname"].get(host["name"]) != host["name"]:
+            actions.append(("hostname %s (UTS namespace %s)" % (host["name"], host["uts"]),
+                            ["@uts", host["uts"], host["name"]]))
+        if not state["sshd"].get(host["name"]):
+            actions.append(("start sshd in %s" % ns,
+                            ["@sshd", ns, host["uts"], host["sshd_config"], host["sshd_pidfile"]]))
+    return actions
+
+
+def plan_absent(state, uts_files):
+    """Commands that remove every namespace, link and process of the testbed."""
+    actions = []
+    for ns in sorted(state["netns"]):
+        if ns != FABRIC:
+            actions.append(("stop every process in %s" % ns, ["@kill-netns", ns]))
+            actions.append(("delete namespace %s" % ns, ["ip", "netns", "del", ns]))
+    if FABRIC in state["netns"]:
+        actions.append(("delete namespace %s" % FABRIC, ["ip", "netns", "del", FABRIC]))
+    if ROOT_LINK in state["root"]:
+        actions.append(("delete %s" % ROOT_LINK, ["ip", "link", "del", ROOT_LINK]))
+    for path in sorted(uts_files):
+        actions.append(("release UTS namespace %s" % path, ["@uts-del", path]))
+    return actions

@@ -1,0 +1,208 @@
+#!/usr/bin/python
+"""Create or remove the emulated testbed (hosts as network namespaces)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: testbed
+short_description: Emulate the inventory's physical hosts as network namespaces
+description:
+  - Makes every host of the inventory's C(emulated) group a network namespace
+    C(vcl-<host>) with its own hostname (a persistent UTS namespace), its
+    management, LAN and (gateways) WAN interfaces wired to bridges in the
+    C(vcl-fabric) namespace, and its own sshd.
+  - Looks at what exists first and runs only the commands that are missing;
+    in check mode it reports them without running them.
+  - With I(state=absent) it stops every process in the testbed's namespaces
+    (by PID), deletes the namespaces, the controller's C(vcl-mgmt0) link and
+    the UTS namespaces.
+  - The sshd configuration, host keys and known_hosts are written by the
+    testbed role before this module starts the daemons.
+options:
+  state:
+    description: Whether the testbed should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  model:
+    description: The inventory model returned by vcluster.cluster.validate (fact C(vc_model)).
+    type: dict
+  state_dir:
+    description: Directory holding the testbed's host keys, sshd configurations and host disks.
+    type: path
+    required: true
+  restart_sshd:
+    description: Hosts whose sshd must be restarted (their configuration changed).
+    type: list
+    elements: str
+    default: []
+author: vcluster team
+"""
+
+EXAMPLES = r"""
+- name: Build the emulated testbed
+  vcluster.cluster.testbed:
+    model: "{{ vc_model }}"
+    state_dir: /var/lib/vcluster/testbed
+
+- name: Remove the emulated testbed
+  vcluster.cluster.testbed:
+    state: absent
+    state_dir: /var/lib/vcluster/testbed
+"""
+
+RETURN = r"""
+actions:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: str
+hosts:
+  description: The emulated hosts, with their namespace and management address.
+  returned: when state is present
+  type: list
+  elements: dict
+"""
+
+import json
+import os
+import signal
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vcluster.cluster.plugins.module_utils import testbed as tb
+
+SSHD = "/usr/sbin/sshd"
+
+
+class Runner:
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv, check=True):
+        rc, out, err = self.module.run_command(argv)
+        if check and rc != 0:
+            self.module.fail_json(msg="command failed: %s: %s" % (" ".join(argv), err.strip() or out.strip()),
+                                  rc=rc)
+        return rc, out, err
+
+    def json(self, argv):
+        rc, out, _err = self.run(argv, check=False)
+        if rc != 0 or not out.strip():
+            return None
+        return json.loads(out)
+
+    def read_text(self, ns, path):
+        rc, out, _err = self.run(["nsenter", "--net=/run/netns/" + ns, "cat", path], check=False)
+        return out if rc == 0 else None
+
+    def hostname(self, uts):
+        if not os.path.ismount(uts):
+            return None
+        rc, out, _err = self.run(["nsenter", "--uts=" + uts, "hostname"], check=False)
+        return out.strip() if rc == 0 else None
+
+    def netns_pids(self, ns):
+        _rc, out, _err = self.run(["ip", "netns", "pids", ns], check=False)
+        return [int(p) for p in out.split()]
+
+    def sshd_pid(self, host):
+        """PID of the host's sshd if it runs in the host's namespace."""
+        try:
+            with open(host["sshd_pidfile"]) as f:
+                pid = int(f.read().strip())
+            with open("/proc/%d/comm" % pid) as f:
+                comm = f.read().strip()
+            same_ns = os.stat("/proc/%d/ns/net" % pid).st_ino == os.stat("/run/netns/" + host["netns"]).st_ino
+        except (OSError, ValueError):
+            return None
+        return pid if comm == "sshd" and same_ns else None
+
+    def kill(self, pids):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            alive = []
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                    alive.append(pid)
+                except ProcessLookupError:
+                    pass
+            deadline = time.time() + 3
+            while alive and time.time() < deadline:
+                alive = [p for p in alive if os.path.exists("/proc/%d" % p)]
+                time.sleep(0.05)
+            if not alive:
+                return
+            pids = alive
+
+    def execute(self, argv):
+        op = argv[0]
+        if op == "@kill-netns":
+            self.kill(self.netns_pids(argv[1]))
+        elif op == "@sysctl":
+            self.run(["nsenter", "--net=/run/netns/" + argv[1], "sysctl", "-q", "-w", "%s=%s" % (argv[2], argv[3])])
+        elif op == "@uts":
+            path, name = argv[1], argv[2]
+            if os.path.ismount(path):
+                self.run(["nsenter", "--uts=" + path, "hostname", name])
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                open(path, "a").close()
+                self.run(["unshare", "--uts=" + path, "hostname", name])
+        elif op == "@uts-del":
+            if os.path.ismount(argv[1]):
+                self.run(["umount", argv[1]])
+            os.unlink(argv[1])
+        elif op == "@sshd":
+            ns, uts, config, pidfile = argv[1:]
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+            self.run([SSHD, "-t", "-f", config])
+            self.run(["nsenter", "--net=/run/netns/" + ns, "--uts=" + uts, SSHD, "-f", config])
+            deadline = time.time() + 5
+            while not os.path.exists(pidfile) and time.time() < deadline:
+                time.sleep(0.05)
+        else:
+            self.run(argv)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "model": {"type": "dict"},
+            "state_dir": {"type": "path", "required": True},
+            "restart_sshd": {"type": "list", "elements": "str", "default": []},
+        },
+        required_if=[("state", "present", ["model"])],
+        supports_check_mode=True,
+    )
+    runner = Runner(module)
+    state = tb.read_state(runner.json, runner.read_text)
+    if module.params["state"] == "absent":
+        uts_files = [os.path.join(tb.UTS_DIR, f) for f in os.listdir(tb.UTS_DIR)] if os.path.isdir(tb.UTS_DIR) else []
+        actions = tb.plan_absent(state, uts_files)
+        hosts = None
+    else:
+        spec = tb.build_spec(module.params["model"], module.params["state_dir"])
+        restart = set(module.params["restart_sshd"])
+        for host in spec["hosts"]:
+            state["hostname"][host["name"]] = runner.hostname(host["uts"])
+            pid = runner.sshd_pid(host) if host["netns"] in state["netns"] else None
+            if pid and host["name"] in restart and not module.check_mode:
+                runner.kill([pid])
+                pid = None
+            state["sshd"][host["name"]] = bool(pid) and host["name"] not in restart
+        actions = tb.plan(spec, state)
+        hosts = [{"name": h["name"], "netns": h["netns"], "mgmt": h["links"][0]["address"].split("/")[0]}
+                 for h in spec["hosts"]]
+    if not module.check_mode:
+        for _desc, argv in actions:
+            runner.execute(argv)
+    result = {"changed": bool(actions), "actions": [desc for desc, _argv in actions]}
+    if hosts is not None:
+        result["hosts"] = hosts
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
