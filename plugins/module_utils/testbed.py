@@ -5,24 +5,26 @@ into the desired state, ``read_state`` looks at what exists, ``plan`` compares
 the two and returns the commands that converge them (empty when nothing is to
 do), ``plan_absent`` the commands that remove everything the testbed made.
 
-Layout (everything the testbed creates carries the ``vcl`` prefix):
- - ``vcl-fabric``: a namespace holding the wires: one bridge per site LAN
-   (``br-<site>``), the WAN (``br-wan``) and the management network
+Layout (everything the testbed creates carries the ``vcl`` prefix; several
+clusters, e.g. the demo and a Molecule scenario, can coexist when their host
+names and subnets differ):
+ - ``vcl-<cluster>-fabric``: a namespace holding the wires: one bridge per
+   site LAN (``br-<site>``), the WAN (``br-wan``) and the management network
    (``br-mgmt``).
  - ``vcl-<host>``: one namespace per host, with ``mgmt0`` (management, the
    address Ansible reaches), ``lan0`` (its site's LAN) and, on gateways,
    ``wan0`` (the site's end of the WAN). A persistent UTS namespace gives the
    host its own hostname; an sshd runs in both namespaces.
- - ``vcl-mgmt0`` in the controller's namespace: the controller's leg on the
-   management network.
+ - ``vcl-<cluster>`` in the controller's namespace: the controller's leg on
+   the management network.
+The spec of what was built is kept in ``<state_dir>/testbed.json`` so that a
+later run removes what the inventory no longer declares.
 """
 
 import ipaddress
 import os
 
 PREFIX = "vcl"
-FABRIC = PREFIX + "-fabric"
-ROOT_LINK = PREFIX + "-mgmt0"
 ROOT_PEER = "ctl"
 UTS_DIR = "/run/vcluster/uts"
 
@@ -71,10 +73,10 @@ def build_spec(model, state_dir):
             "sshd_pidfile": os.path.join(hostdir, "ssh", "sshd.pid"),
         })
     return {
-        "fabric": FABRIC,
+        "fabric": "%s-%s-fabric" % (PREFIX, model["cluster"]),
         "bridges": bridges,
-        "root_link": {"name": ROOT_LINK, "peer": ROOT_PEER, "bridge": "br-mgmt",
-                      "address": controller},
+        "root_link": {"name": "%s-%s" % (PREFIX, model["cluster"]), "peer": ROOT_PEER,
+                      "bridge": "br-mgmt", "address": controller},
         "hosts": hosts,
     }
 
@@ -144,13 +146,15 @@ def _ensure_link(actions, ns, link, fabric, current, fabric_links):
                         ["ip"] + nsarg + ["link", "set", name, "up"]))
 
 
-def plan(spec, state):
-    """Commands (description, argv) that turn ``state`` into ``spec``."""
+def plan(spec, state, previous=None):
+    """Commands (description, argv) that turn ``state`` into ``spec``.
+    ``previous`` is the spec of the last run: its hosts that ``spec`` no
+    longer has are removed."""
     actions = []
     fabric = spec["fabric"]
     nss = state["netns"]
     wanted = {h["netns"] for h in spec["hosts"]} | {fabric}
-    for ns in sorted(nss):
+    for ns in sorted(_namespaces(previous) & set(nss)):
         if ns not in wanted:
             actions.append(("remove %s (no longer in the inventory)" % ns, ["@kill-netns", ns]))
             actions.append(("delete namespace %s" % ns, ["ip", "netns", "del", ns]))
@@ -194,17 +198,26 @@ def plan(spec, state):
     return actions
 
 
-def plan_absent(state, uts_files):
-    """Commands that remove every namespace, link and process of the testbed."""
+def _namespaces(spec):
+    if not spec:
+        return set()
+    return {h["netns"] for h in spec["hosts"]} | {spec["fabric"]}
+
+
+def plan_absent(specs, state, existing_uts):
+    """Commands that remove every namespace, link, process and UTS namespace
+    of the given specs (the inventory's and the last run's)."""
     actions = []
-    for ns in sorted(state["netns"]):
-        if ns != FABRIC:
+    fabrics = {s["fabric"] for s in specs if s}
+    for ns in sorted(set().union(*[_namespaces(s) for s in specs]) & set(state["netns"])):
+        if ns not in fabrics:
             actions.append(("stop every process in %s" % ns, ["@kill-netns", ns]))
             actions.append(("delete namespace %s" % ns, ["ip", "netns", "del", ns]))
-    if FABRIC in state["netns"]:
-        actions.append(("delete namespace %s" % FABRIC, ["ip", "netns", "del", FABRIC]))
-    if ROOT_LINK in state["root"]:
-        actions.append(("delete %s" % ROOT_LINK, ["ip", "link", "del", ROOT_LINK]))
-    for path in sorted(uts_files):
+    for ns in sorted(fabrics & set(state["netns"])):
+        actions.append(("delete namespace %s" % ns, ["ip", "netns", "del", ns]))
+    for link in sorted({s["root_link"]["name"] for s in specs if s} & set(state["root"])):
+        actions.append(("delete %s" % link, ["ip", "link", "del", link]))
+    uts = {h["uts"] for s in specs if s for h in s["hosts"]} & set(existing_uts)
+    for path in sorted(uts):
         actions.append(("release UTS namespace %s" % path, ["@uts-del", path]))
     return actions

@@ -25,7 +25,10 @@ options:
     choices: [present, absent]
     default: present
   model:
-    description: The inventory model returned by vcluster.cluster.validate (fact C(vc_model)).
+    description:
+      - The inventory model returned by vcluster.cluster.validate (fact C(vc_model)).
+      - Required with I(state=present). With I(state=absent) its hosts are removed together with those of
+        the last run recorded in I(state_dir).
     type: dict
   state_dir:
     description: Directory holding the testbed's host keys, sshd configurations and host disks.
@@ -73,6 +76,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vcluster.cluster.plugins.module_utils import testbed as tb
 
 SSHD = "/usr/sbin/sshd"
+
+
+def _alive(pid):
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Runner:
@@ -129,7 +141,7 @@ class Runner:
                     pass
             deadline = time.time() + 3
             while alive and time.time() < deadline:
-                alive = [p for p in alive if os.path.exists("/proc/%d" % p)]
+                alive = [p for p in alive if _alive(p)]
                 time.sleep(0.05)
             if not alive:
                 return
@@ -178,12 +190,18 @@ def main():
     )
     runner = Runner(module)
     state = tb.read_state(runner.json, runner.read_text)
+    record = os.path.join(module.params["state_dir"], "testbed.json")
+    try:
+        with open(record) as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        previous = None
+    spec = tb.build_spec(module.params["model"], module.params["state_dir"]) if module.params["model"] else None
     if module.params["state"] == "absent":
         uts_files = [os.path.join(tb.UTS_DIR, f) for f in os.listdir(tb.UTS_DIR)] if os.path.isdir(tb.UTS_DIR) else []
-        actions = tb.plan_absent(state, uts_files)
+        actions = tb.plan_absent([spec, previous], state, uts_files)
         hosts = None
     else:
-        spec = tb.build_spec(module.params["model"], module.params["state_dir"])
         restart = set(module.params["restart_sshd"])
         for host in spec["hosts"]:
             state["hostname"][host["name"]] = runner.hostname(host["uts"])
@@ -192,13 +210,18 @@ def main():
                 runner.kill([pid])
                 pid = None
             state["sshd"][host["name"]] = bool(pid) and host["name"] not in restart
-        actions = tb.plan(spec, state)
+        actions = tb.plan(spec, state, previous)
         hosts = [{"name": h["name"], "netns": h["netns"], "mgmt": h["links"][0]["address"].split("/")[0]}
                  for h in spec["hosts"]]
     if not module.check_mode:
         for _desc, argv in actions:
             runner.execute(argv)
-    result = {"changed": bool(actions), "actions": [desc for desc, _argv in actions]}
+        if spec is not None and module.params["state"] == "present" and spec != previous:
+            os.makedirs(module.params["state_dir"], mode=0o700, exist_ok=True)
+            with open(record, "w") as f:
+                json.dump(spec, f, indent=1, sort_keys=True)
+    rewrite = spec is not None and module.params["state"] == "present" and spec != previous
+    result = {"changed": bool(actions) or rewrite, "actions": [desc for desc, _argv in actions]}
     if hosts is not None:
         result["hosts"] = hosts
     module.exit_json(**result)
