@@ -64,6 +64,9 @@ def build_spec(model, state_dir):
         hostdir = os.path.join(state_dir, "hosts", name)
         hosts.append({
             "name": name,
+            "mgmt_ip": host["mgmt_ip"],
+            "dir": hostdir,
+            "hostkey": os.path.join(hostdir, "ssh", "ssh_host_ed25519_key"),
             "netns": netns_name(name),
             "links": links,
             "routes": routes,
@@ -73,12 +76,45 @@ def build_spec(model, state_dir):
             "sshd_pidfile": os.path.join(hostdir, "ssh", "sshd.pid"),
         })
     return {
+        "state_dir": state_dir,
         "fabric": "%s-%s-fabric" % (PREFIX, model["cluster"]),
         "bridges": bridges,
         "root_link": {"name": "%s-%s" % (PREFIX, model["cluster"]), "peer": ROOT_PEER,
                       "bridge": "br-mgmt", "address": controller},
         "hosts": hosts,
     }
+
+
+def sshd_config(host, state_dir):
+    """sshd configuration of one emulated host."""
+    ssh = os.path.join(host["dir"], "ssh")
+    return "\n".join([
+        "# Written by vcluster.cluster.testbed: sshd of the emulated host %s" % host["name"],
+        "# (network namespace %s, UTS namespace %s)." % (host["netns"], host["uts"]),
+        "ListenAddress %s" % host["mgmt_ip"],
+        "Port 22",
+        "HostKey %s" % host["hostkey"],
+        "PidFile %s" % os.path.join(ssh, "sshd.pid"),
+        "AuthorizedKeysFile %s" % os.path.join(state_dir, "controller", "authorized_keys"),
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "X11Forwarding no",
+        "PrintMotd no",
+        "MaxSessions 64",
+        "MaxStartups 64:30:128",
+        "AcceptEnv LANG LC_*",
+        "Subsystem sftp /usr/lib/openssh/sftp-server",
+        "",
+    ])
+
+
+def known_hosts(spec, public_keys):
+    """known_hosts content for the controller: one line per emulated host,
+    ``public_keys`` maps host name to its public host key line."""
+    return "".join("%s %s\n" % (h["mgmt_ip"], " ".join(public_keys[h["name"]].split()[:2]))
+                   for h in spec["hosts"] if h["name"] in public_keys)
 
 
 def _links(ip_json):

@@ -16,8 +16,11 @@ description:
   - With I(state=absent) it stops every process in the testbed's namespaces
     (by PID), deletes the namespaces, the controller's C(vcl-mgmt0) link and
     the UTS namespaces.
-  - The sshd configuration, host keys and known_hosts are written by the
-    testbed role before this module starts the daemons.
+  - Each host gets an SSH host key generated on the spot (kept on re-runs,
+    private part mode 0600, never returned), an sshd configuration, and an
+    entry in the controller's I(state_dir)/known_hosts, so that Ansible
+    connects with host-key checking on. An sshd whose key or configuration
+    changed is restarted.
 options:
   state:
     description: Whether the testbed should exist.
@@ -34,11 +37,6 @@ options:
     description: Directory holding the testbed's host keys, sshd configurations and host disks.
     type: path
     required: true
-  restart_sshd:
-    description: Hosts whose sshd must be restarted (their configuration changed).
-    type: list
-    elements: str
-    default: []
 author: vcluster team
 """
 
@@ -147,6 +145,39 @@ class Runner:
                 return
             pids = alive
 
+    def ensure_dir(self, path, changes):
+        if not os.path.isdir(path):
+            changes.append("create directory %s" % path)
+            if not self.module.check_mode:
+                os.makedirs(path, mode=0o700)
+
+    def ensure_file(self, path, content, changes):
+        try:
+            with open(path) as f:
+                if f.read() == content:
+                    return False
+        except OSError:
+            pass
+        changes.append("write %s" % path)
+        if not self.module.check_mode:
+            tmp = path + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(content)
+            os.replace(tmp, path)
+        return True
+
+    def ensure_hostkey(self, host, changes):
+        """Generate the host's key if missing; return its public key line."""
+        pub = host["hostkey"] + ".pub"
+        if not os.path.exists(host["hostkey"]):
+            changes.append("generate the SSH host key of %s" % host["name"])
+            if self.module.check_mode:
+                return None
+            self.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host["name"], "-f", host["hostkey"]])
+        with open(pub) as f:
+            return f.read().strip()
+
     def execute(self, argv):
         op = argv[0]
         if op == "@kill-netns":
@@ -183,7 +214,6 @@ def main():
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "model": {"type": "dict"},
             "state_dir": {"type": "path", "required": True},
-            "restart_sshd": {"type": "list", "elements": "str", "default": []},
         },
         required_if=[("state", "present", ["model"])],
         supports_check_mode=True,
@@ -202,7 +232,19 @@ def main():
         actions = tb.plan_absent([spec, previous], state, uts_files)
         hosts = None
     else:
-        restart = set(module.params["restart_sshd"])
+        changes = []
+        restart = set()
+        public_keys = {}
+        runner.ensure_dir(module.params["state_dir"], changes)
+        for host in spec["hosts"]:
+            runner.ensure_dir(os.path.join(host["dir"], "ssh"), changes)
+            had_key = os.path.exists(host["hostkey"])
+            public_keys[host["name"]] = runner.ensure_hostkey(host, changes)
+            config = tb.sshd_config(host, module.params["state_dir"])
+            if runner.ensure_file(host["sshd_config"], config, changes) or not had_key:
+                restart.add(host["name"])
+        runner.ensure_file(os.path.join(module.params["state_dir"], "known_hosts"),
+                           tb.known_hosts(spec, {k: v for k, v in public_keys.items() if v}), changes)
         for host in spec["hosts"]:
             state["hostname"][host["name"]] = runner.hostname(host["uts"])
             pid = runner.sshd_pid(host) if host["netns"] in state["netns"] else None
@@ -210,12 +252,13 @@ def main():
                 runner.kill([pid])
                 pid = None
             state["sshd"][host["name"]] = bool(pid) and host["name"] not in restart
-        actions = tb.plan(spec, state, previous)
+        actions = [(c, None) for c in changes] + tb.plan(spec, state, previous)
         hosts = [{"name": h["name"], "netns": h["netns"], "mgmt": h["links"][0]["address"].split("/")[0]}
                  for h in spec["hosts"]]
     if not module.check_mode:
         for _desc, argv in actions:
-            runner.execute(argv)
+            if argv:
+                runner.execute(argv)
         if spec is not None and module.params["state"] == "present" and spec != previous:
             os.makedirs(module.params["state_dir"], mode=0o700, exist_ok=True)
             with open(record, "w") as f:
