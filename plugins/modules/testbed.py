@@ -14,8 +14,8 @@ description:
   - Looks at what exists first and runs only the commands that are missing;
     in check mode it reports them without running them.
   - With I(state=absent) it stops every process in the testbed's namespaces
-    (by PID), deletes the namespaces, the controller's C(vcl-mgmt0) link and
-    the UTS namespaces.
+    (by PID), deletes the namespaces, the controller's C(vcl-<cluster>) link,
+    the UTS namespaces and I(state_dir) (keys, configurations, host disks).
   - Each host gets an SSH host key generated on the spot (kept on re-runs,
     private part mode 0600, never returned), an sshd configuration, and an
     entry in the controller's I(state_dir)/known_hosts, so that Ansible
@@ -67,6 +67,7 @@ hosts:
 
 import json
 import os
+import shutil
 import signal
 import time
 
@@ -196,6 +197,14 @@ class Runner:
             if os.path.ismount(argv[1]):
                 self.run(["umount", argv[1]])
             os.unlink(argv[1])
+        elif op == "@rmtree":
+            shutil.rmtree(argv[1])
+            # and the project's parent directories once empty
+            for path in (tb.UTS_DIR, os.path.dirname(tb.UTS_DIR), os.path.dirname(argv[1])):
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
         elif op == "@sshd":
             ns, uts, config, pidfile = argv[1:]
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
@@ -230,6 +239,9 @@ def main():
     if module.params["state"] == "absent":
         uts_files = [os.path.join(tb.UTS_DIR, f) for f in os.listdir(tb.UTS_DIR)] if os.path.isdir(tb.UTS_DIR) else []
         actions = tb.plan_absent([spec, previous], state, uts_files)
+        if os.path.isdir(module.params["state_dir"]):
+            actions.append(("remove %s (keys, configurations, host disks)" % module.params["state_dir"],
+                            ["@rmtree", module.params["state_dir"]]))
         hosts = None
     else:
         changes = []
