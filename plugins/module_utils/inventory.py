@@ -20,7 +20,7 @@ MTU_RANGE = (576, 9000)
 def _get(hostvars, host, name):
     try:
         return hostvars[host].get(name)
-    except (KeyError, AttributeError):
+    except (KeyError, AttributeError, TypeError):
         return None
 
 
@@ -135,13 +135,14 @@ class _Checker:
             return
         if net is not None:
             if addr not in net:
-                self.error("%s: %s %s is not in %s; pick a free address in %s" % (owner, variable, addr, net_label,
-                                                                                  net))
+                self.error("%s: %s %s is not in %s %s; pick a free address in %s" % (owner, variable, addr,
+                                                                                     net_label, net, net))
             elif net.prefixlen < 31 and addr in (net.network_address, net.broadcast_address):
                 self.error("%s: %s %s is the network or broadcast address of %s; pick a host address"
                            % (owner, variable, addr, net))
-        first = self.addresses.setdefault(str(addr), "%s %s" % (owner, variable))
-        if first != "%s %s" % (owner, variable):
+        label = "%s (%s)" % (owner, variable)
+        first = self.addresses.setdefault(str(addr), label)
+        if first != label:
             self.error("%s: %s %s is already used by %s; every address must be unique" % (owner, variable, addr,
                                                                                           first))
 
