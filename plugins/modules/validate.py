@@ -6,9 +6,9 @@ module: validate
 short_description: Check the whole cluster inventory before anything is changed
 description:
   - Runs on the controller only. Reads every physical host (the hosts of the child groups of I(sites_group)),
-    the C(gateways) and C(emulated) groups and the cluster variables (C(vc_*)), and checks them all: sites and
-    gateways, subnets and their overlaps, every address (inside its subnet, unique), vnodes, WAN links and the
-    fault-tolerance policy.
+    the C(gateways) and C(emulated) groups and the cluster variables (C(vc_*)), and checks them all (sites and
+    gateways, subnets and their overlaps, every address inside its subnet and unique, vnodes, WAN links, the
+    fault-tolerance policy).
   - Fails with one line per problem, naming the host, site, vnode or variable and the fix, and changes nothing.
   - On success sets the fact C(vc_model), the plain model the other layers use.
   - The checks are plain Python in plugins/module_utils/inventory.py.
