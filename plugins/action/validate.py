@@ -1,7 +1,10 @@
 """Action plugin vcluster.cluster.validate: check the whole inventory on the
-controller before anything is changed (the logic is plugins/module_utils/inventory.py)."""
+controller before anything is changed (the checks are plain Python in
+plugins/module_utils/inventory.py)."""
 
-from ansible.errors import AnsibleActionFail
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
@@ -11,41 +14,59 @@ VARIABLES = ("vc_cluster_name", "vc_site_subnet", "vc_lan_ip", "vc_wan_ip", "ans
              "vc_vnodes", "vc_ft_replicas", "vc_ft_placement", "vc_ft_retention")
 
 
+def plain(value):
+    """A rendered value as plain Python (no lazy containers, no tagged strings)."""
+    if isinstance(value, bool):
+        return bool(value)
+    for kind in (int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    if isinstance(value, Mapping):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    return value
+
+
+def site_names(hostvars):
+    """The child groups of ``sites``. No variable shows the group hierarchy, so
+    read it from the inventory behind ``hostvars``; None lets build_model guess
+    the sites from the groups, should that attribute ever go away."""
+    try:
+        group = hostvars._inventory.groups.get("sites")  # pylint: disable=protected-access
+    except AttributeError:
+        return None
+    return sorted(g.name for g in group.child_groups) if group else []
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("sites_group",))
+    _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
-        _valid, args = self.validate_argument_spec(
-            argument_spec={"sites_group": {"type": "str", "default": "sites"}})
+        self.validate_argument_spec(argument_spec={})
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        hostvars_obj = task_vars.get("hostvars", {})
-        groups = task_vars.get("groups", {})
-        sites_group = args["sites_group"]
-        try:
-            site_group = hostvars_obj._inventory.groups.get(sites_group)  # pylint: disable=protected-access
-        except AttributeError as exc:
-            raise AnsibleActionFail("cannot read the inventory's groups: %s" % exc) from exc
-        site_names = [g.name for g in site_group.child_groups] if site_group else []
-        physical = {h for s in site_names for h in groups.get(s, [])}
-        hostvars = {}
-        for host in sorted(physical | set(groups.get("gateways", [])) | set(groups.get("emulated", []))):
-            if host not in hostvars_obj:
-                continue
-            host_vars = hostvars_obj[host]
-            hostvars[host] = {name: host_vars.get(name) for name in VARIABLES}
-        model = inventory.build_model(hostvars, groups, site_names)
-        errors = inventory.validate(model)
+        hostvars, groups = task_vars.get("hostvars", {}), plain(task_vars.get("groups", {}))
+        values, unrendered = {}, []
+        for host in groups.get("all", []):
+            values[host] = {}
+            for name in VARIABLES:
+                try:  # reading through hostvars renders templates ("{{ testbed_state_dir }}/...")
+                    values[host][name] = plain(hostvars[host].get(name))
+                except AnsibleError as exc:
+                    unrendered.append(("host %s: %s " % (host, name),
+                                       "host %s: %s cannot be rendered (%s); define the variables it uses"
+                                       % (host, name, str(getattr(exc, "message", exc)).splitlines()[0])))
+        model = inventory.build_model(values, groups, site_names(hostvars))
+        errors = [e for e in inventory.validate(model) if not any(e.startswith(p) for p, _m in unrendered)]
+        errors = sorted(set(errors + [m for _p, m in unrendered]))
         result["changed"] = False
         if errors:
-            result["failed"] = True
-            result["errors"] = errors
-            result["msg"] = "Inventory is invalid (%d problem%s), nothing was changed:\n%s" % (
-                len(errors), "" if len(errors) == 1 else "s", "\n".join(" - " + e for e in errors))
-            return result
-        result["msg"] = "Inventory is valid: %d sites, %d hosts, %d vnodes" % (
-            len(model["sites"]), len(model["hosts"]), len(model["vnodes"]))
-        result["ansible_facts"] = {"vc_model": model}
+            result.update(failed=True, errors=errors, msg="Inventory is invalid (%d problem%s):\n%s" % (
+                len(errors), "" if len(errors) == 1 else "s", "\n".join(" - " + e for e in errors)))
+        else:
+            result.update(msg="Inventory is valid: %d sites, %d hosts, %d vnodes" % (
+                len(model["sites"]), len(model["hosts"]), len(model["vnodes"])), ansible_facts={"vc_model": model})
         return result

@@ -2,96 +2,110 @@
 
 Plain Python (no Ansible): ``build_model(hostvars, groups)`` turns the
 inventory into a plain dict and never raises on bad input; ``validate(model)``
-returns one message per problem, each naming the host, site, vnode or
-variable and saying how to fix it. An empty list means the inventory is valid.
+returns one message per problem, each naming the host, site, vnode or WAN link,
+the variable and the fix. An empty list means the inventory is valid.
 """
 
 import ipaddress
 import re
+from collections.abc import Mapping
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-EMULATED_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # cluster and vnode names
+NAME_RULE = "lower-case letters, digits and '-', starting with a letter, at most 31 characters"
+# Names inside interface names (at most 15 characters): "l-<host>", "br-<site>", "vcl-<cluster>".
+EMULATED_HOST_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 EMULATED_CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,10}$")
 SITE_RE = re.compile(r"^[a-z][a-z0-9_]{0,11}$")
 PLACEMENTS = ("random", "spread")
-MTU_RANGE = (576, 9000)
+MTU_MIN, MTU_MAX = 576, 9000
+RESERVED_GROUPS = ("all", "ungrouped", "sites", "gateways", "emulated")
+VNODE_KEYS = ("name", "host", "ip")
+LINK_KEYS = ("sites", "latency_ms", "jitter_ms", "bandwidth_mbit")
 
 
-def _get(hostvars, host, name):
-    try:
-        return hostvars[host].get(name)
-    except (KeyError, AttributeError, TypeError):
-        return None
+def _members(groups, name):
+    hosts = groups.get(name)
+    return sorted({h for h in hosts if isinstance(h, str)}) if isinstance(hosts, (list, tuple, set)) else []
 
 
-def build_model(hostvars, groups, site_names):
-    """Plain model of the cluster from Ansible's ``hostvars``, ``groups`` and
-    the names of the child groups of ``sites``.
+def guess_sites(groups):
+    """The sites when the group hierarchy is unknown: every group, other than
+    the reserved ones, whose hosts are all in the group ``sites``."""
+    in_sites = set(_members(groups, "sites"))
+    return sorted(g for g in groups if g not in RESERVED_GROUPS and _members(groups, g)
+                  and set(_members(groups, g)) <= in_sites)
 
-    Cluster-wide settings are read from the first physical host (group_vars/all
-    gives every host the same value)."""
-    groups = groups or {}
-    site_names = sorted(site_names or [])
-    physical = sorted({h for s in site_names for h in groups.get(s, [])})
-    emulated = set(groups.get("emulated", []))
-    gateways = set(groups.get("gateways", []))
-    ref = physical[0] if physical else None
 
-    def cluster(name, default=None):
-        value = _get(hostvars, ref, name) if ref else None
-        return default if value is None else value
+def build_model(hostvars, groups, site_names=None):
+    """Plain model of the cluster from ``hostvars`` ({host: {variable: value}})
+    and ``groups`` ({group: [host, ...]}). ``site_names`` are the child groups
+    of ``sites`` (Ansible's variables do not show the hierarchy; guessed from
+    ``groups`` when not given). Cluster-wide values are read from the first host
+    of their scope; hosts that differ from it are listed in ``mismatches``."""
+    hostvars = hostvars if isinstance(hostvars, Mapping) else {}
+    groups = groups if isinstance(groups, Mapping) else {}
+    site_names = sorted({s for s in (guess_sites(groups) if site_names is None else site_names)
+                         if isinstance(s, str)})
+    members = {s: _members(groups, s) for s in site_names}
+    physical = sorted({h for hosts in members.values() for h in hosts})
+    in_sites = {h: [s for s in site_names if h in members[s]] for h in physical}
+    gateways, emulated = set(_members(groups, "gateways")), set(_members(groups, "emulated"))
+    mismatches = []
+
+    def var(host, name):
+        hv = hostvars.get(host)
+        return hv.get(name) if isinstance(hv, Mapping) else None
+
+    def shared(name, scope, where):
+        values = [(h, var(h, name)) for h in scope]
+        for host, value in values[1:]:
+            if value != values[0][1]:
+                mismatches.append({"host": host, "variable": name, "value": value, "where": where,
+                                   "reference": values[0][0], "expected": values[0][1]})
+        return values[0][1] if values else None
 
     sites = {}
     for site in site_names:
-        members = sorted(groups.get(site, []))
-        site_gateways = sorted(h for h in members if h in gateways)
-        sites[site] = {
-            "subnet": _get(hostvars, members[0], "vc_site_subnet") if members else None,
-            "hosts": members,
-            "gateways": site_gateways,
-            "gateway": site_gateways[0] if len(site_gateways) == 1 else None,
-        }
-    hosts = {}
-    for host in physical:
-        in_sites = sorted(s for s in site_names if host in groups.get(s, []))
-        hosts[host] = {
-            "site": in_sites[0] if in_sites else None,
-            "sites": in_sites,
-            "gateway": host in gateways,
-            "emulated": host in emulated,
-            "lan_ip": _get(hostvars, host, "vc_lan_ip"),
-            "wan_ip": _get(hostvars, host, "vc_wan_ip"),
-            "mgmt_ip": _get(hostvars, host, "ansible_host") if host in emulated else None,
-            "store_dir": _get(hostvars, host, "vc_store_dir"),
-        }
+        site_gateways = [h for h in members[site] if h in gateways]
+        own = [h for h in members[site] if len(in_sites[h]) == 1]
+        sites[site] = {"subnet": shared("vc_site_subnet", own, "group_vars/" + site), "hosts": members[site],
+                       "gateways": site_gateways, "gateway": site_gateways[0] if len(site_gateways) == 1 else None}
+    hosts = {h: {"site": in_sites[h][0], "sites": in_sites[h], "gateway": h in gateways, "emulated": h in emulated,
+                 "lan_ip": var(h, "vc_lan_ip"), "wan_ip": var(h, "vc_wan_ip"),
+                 "mgmt_ip": var(h, "ansible_host") if h in emulated else None, "store_dir": var(h, "vc_store_dir")}
+             for h in physical}
+    stray = {}
+    for host in sorted(set(hostvars) | gateways | emulated):
+        if isinstance(host, str) and host not in hosts:
+            why = ["is in '%s'" % g for g in ("gateways", "emulated") if host in _members(groups, g)]
+            why += ["has %s" % v for v in ("vc_lan_ip", "vc_wan_ip") if var(host, v) is not None]
+            if why:
+                stray[host] = " and ".join(why)
+
+    def cluster(name):
+        return shared(name, physical, "group_vars/all")
+
+    links = cluster("vc_wan_links")
+    if isinstance(links, list):  # jitter_ms is optional
+        links = [{"jitter_ms": 0, **link} if isinstance(link, Mapping) else link for link in links]
     return {
         "cluster": cluster("vc_cluster_name"),
         "sites": sites,
         "hosts": hosts,
-        "gateways_outside_sites": sorted(gateways - set(physical)),
-        "emulated_outside_sites": sorted(emulated - set(physical)),
-        "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
-        "wan_subnet": cluster("vc_wan_subnet"),
-        "mgmt_subnet": cluster("vc_mgmt_subnet") if emulated else None,
-        "wan_links": cluster("vc_wan_links", []),
-        "vnodes": cluster("vc_vnodes", []),
+        "vnodes": cluster("vc_vnodes"),
+        "wan_links": links,
         "ft": {"replicas": cluster("vc_ft_replicas"), "placement": cluster("vc_ft_placement"),
                "retention": cluster("vc_ft_retention")},
+        "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
+        "wan_subnet": cluster("vc_wan_subnet"),
+        "mgmt_subnet": shared("vc_mgmt_subnet", [h for h in physical if h in emulated], "group_vars/emulated"),
+        "stray_hosts": stray,
+        "mismatches": mismatches,
     }
 
 
-def _network(value):
-    try:
-        return ipaddress.IPv4Network(str(value), strict=True) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _address(value):
-    try:
-        return ipaddress.IPv4Address(str(value)) if value is not None else None
-    except ValueError:
-        return None
+def _show(value):
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _is_int(value):
@@ -102,189 +116,211 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _network(value, strict=True):
+    try:
+        return ipaddress.IPv4Network(value, strict=strict) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 class _Checker:
-    def __init__(self, model):
-        self.model = model
-        self.errors = []
-        self.networks = {}  # label -> network
-        self.addresses = {}  # address -> first owner label
+    """Collects the messages; remembers networks (for overlaps) and addresses (for duplicates)."""
 
-    def error(self, msg):
-        self.errors.append(msg)
+    def __init__(self):
+        self.errors, self.networks, self.owners = [], [], {}
 
-    def subnet(self, label, variable, value, where):
+    def error(self, owner, text):
+        self.errors.append("%s: %s" % (owner, text))
+
+    def value(self, owner, variable, value, valid, expected, fix):
+        """A required value: report it when it is missing or not ``valid``."""
+        if value is None:
+            self.error(owner, "%s is not set; %s" % (variable, fix))
+        elif not valid(value):
+            self.error(owner, "%s %s is not %s; %s" % (variable, _show(value), expected, fix))
+        else:
+            return True
+        return False
+
+    def subnet(self, owner, variable, label, value, example):
         net = _network(value)
         if value is None:
-            self.error("%s: %s is not set; set it to an IPv4 network such as 10.240.1.0/24" % (where, variable))
+            self.error(owner, "%s is not set; set it to an IPv4 network, e.g. %s" % (variable, example))
         elif net is None:
-            self.error("%s: %s %r is not an IPv4 network; write it as ADDRESS/PREFIX with the host bits zero, "
-                       "e.g. 10.240.1.0/24" % (where, variable, value))
+            self.error(owner, "%s %s is not an IPv4 network; write it as ADDRESS/PREFIX with the host bits zero, "
+                              "e.g. %s" % (variable, _show(value), _network(value, strict=False) or example))
         else:
-            self.networks[label] = (net, "%s %s" % (where, variable))
+            self.networks.append((owner, variable, label, net))
         return net
 
-    def address(self, owner, variable, value, net, net_label):
-        """Check an address: set, valid, inside ``net``, unique."""
-        addr = _address(value)
-        if value is None:
-            self.error("%s: %s is not set; give it an address in %s" % (owner, variable, net_label))
-            return
+    def address(self, owner, variable, value, net, label):
+        """An address: set, valid, a host address of ``net`` (if known), unique."""
+        where = "%s %s" % (label, net) if net else label
+        fix = "pick a free address in %s" % (net or label)
+        try:
+            addr = ipaddress.IPv4Address(value) if isinstance(value, str) else None
+        except ValueError:
+            addr = None
         if addr is None:
-            self.error("%s: %s %r is not an IPv4 address; give it an address in %s" % (owner, variable, value,
-                                                                                     net_label))
+            self.error(owner, "%s is not set; give it a free address in %s" % (variable, where) if value is None
+                       else "%s %s is not an IPv4 address; give it a free address in %s" % (variable, _show(value),
+                                                                                           where))
             return
-        if net is not None:
-            if addr not in net:
-                self.error("%s: %s %s is not in %s %s; pick a free address in %s" % (owner, variable, addr,
-                                                                                     net_label, net, net))
-            elif net.prefixlen < 31 and addr in (net.network_address, net.broadcast_address):
-                self.error("%s: %s %s is the network or broadcast address of %s; pick a host address"
-                           % (owner, variable, addr, net))
-        label = "%s (%s)" % (owner, variable)
-        first = self.addresses.setdefault(str(addr), label)
-        if first != label:
-            self.error("%s: %s %s is already used by %s; every address must be unique" % (owner, variable, addr,
-                                                                                          first))
+        if net and addr not in net:
+            self.error(owner, "%s %s is not in %s; %s" % (variable, addr, where, fix))
+        elif net and net.prefixlen < 31 and addr in (net.network_address, net.broadcast_address):
+            kind = "network" if addr == net.network_address else "broadcast"
+            self.error(owner, "%s %s is the %s address of %s; %s" % (variable, addr, kind, where, fix))
+        first = self.owners.setdefault(addr, "%s (%s)" % (owner, variable))
+        if first != "%s (%s)" % (owner, variable):
+            self.error(owner, "%s %s is already used by %s; %s" % (variable, addr, first, fix))
 
 
 def validate(model):
-    """Every problem of the model, one message each (empty list: valid)."""
-    c = _Checker(model)
-    sites, hosts = model.get("sites", {}), model.get("hosts", {})
-    emulated = [h for h in sorted(hosts) if hosts[h]["emulated"]]
-    name = model.get("cluster")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        c.error("vc_cluster_name %r is not a valid name; use lower-case letters, digits and '-' "
-                "(at most 31 characters, starting with a letter)" % (name,))
-    elif emulated and not EMULATED_CLUSTER_RE.match(name):
-        c.error("vc_cluster_name %r is too long for an emulated cluster (it names a link); use at most 11 "
-                "characters" % name)
+    """Every problem of the model, one message each, sorted (empty: valid)."""
+    c = _Checker()
+    sites, hosts = model.get("sites") or {}, model.get("hosts") or {}
+    for host, why in sorted((model.get("stray_hosts") or {}).items()):
+        c.error("host " + host, "it %s but is in no site; add it to exactly one child group of 'sites'" % why)
     if not sites:
-        c.error("inventory has no sites: declare each site as a child group of the group 'sites'")
-    for group in model.get("gateways_outside_sites", []):
-        c.error("host %s: it is in 'gateways' but in no site; add it to one child group of 'sites'" % group)
-    for group in model.get("emulated_outside_sites", []):
-        c.error("host %s: it is in 'emulated' but in no site; add it to one child group of 'sites'" % group)
+        c.error("cluster", "the inventory has no sites; declare each site as a child group of the group 'sites'")
+        return sorted(set(c.errors))
+    for m in model.get("mismatches") or []:
+        scalar = not isinstance(m["value"], (list, dict)) and not isinstance(m["expected"], (list, dict))
+        values = (" %s" % _show(m["value"]), " (%s)" % _show(m["expected"])) if scalar else ("", "")
+        c.error("host " + m["host"], "%s%s differs from %s's%s; set it once, in %s, not per host"
+                % (m["variable"], values[0], m["reference"], values[1], m["where"]))
+    emulated = [h for h in sorted(hosts) if hosts[h]["emulated"]]
 
-    # Networks first, so addresses can be checked against them.
-    overlay = c.subnet("overlay", "vc_overlay_subnet", model["overlay"]["subnet"], "cluster")
-    wan = c.subnet("wan", "vc_wan_subnet", model.get("wan_subnet"), "cluster")
-    mgmt = c.subnet("mgmt", "vc_mgmt_subnet", model.get("mgmt_subnet"), "emulated hosts") if emulated else None
+    name = model.get("cluster")
+    if c.value("cluster", "vc_cluster_name", name, lambda v: isinstance(v, str) and NAME_RE.match(v),
+               "a valid name", "use " + NAME_RULE) and emulated and not EMULATED_CLUSTER_RE.match(name):
+        c.error("cluster", "vc_cluster_name %r is too long for an emulated cluster (it names network links); "
+                           "use at most 11 characters" % name)
+    overlay = c.subnet("cluster", "vc_overlay_subnet", "vc_overlay_subnet", (model.get("overlay") or {}).get("subnet"),
+                       "10.241.0.0/24")
+    wan = c.subnet("cluster", "vc_wan_subnet", "vc_wan_subnet", model.get("wan_subnet"), "198.18.0.0/24")
+    mgmt = c.subnet("cluster", "vc_mgmt_subnet", "vc_mgmt_subnet", model.get("mgmt_subnet"),
+                    "10.240.0.0/24") if emulated else None
     site_nets = {}
     for site in sorted(sites):
+        s, owner = sites[site], "site " + site
         if not SITE_RE.match(site):
-            c.error("site %s: the group name is not a valid site name; use lower-case letters, digits and '_' "
-                    "(at most 12 characters, starting with a letter)" % site)
-        site_nets[site] = c.subnet("site " + site, "vc_site_subnet", sites[site]["subnet"], "site " + site)
-        gws = sites[site]["gateways"]
-        if not gws:
-            c.error("site %s: has no gateway; add exactly one of its hosts to the group 'gateways'" % site)
-        elif len(gws) > 1:
-            c.error("site %s: has %d gateways (%s); keep exactly one of them in the group 'gateways'"
-                    % (site, len(gws), ", ".join(gws)))
-    labels = sorted(c.networks)
-    for i, first in enumerate(labels):
-        for second in labels[i + 1:]:
-            (net1, what1), (net2, what2) = c.networks[first], c.networks[second]
+            c.error(owner, "the group name is not a valid site name; rename the group with lower-case letters, "
+                           "digits and '_', starting with a letter, at most 12 characters")
+        if not s["hosts"]:
+            c.error(owner, "has no hosts; add the site's hosts to the group %s or remove the group" % site)
+            continue
+        site_nets[site] = c.subnet(owner, "vc_site_subnet", "%s's vc_site_subnet" % site, s["subnet"],
+                                   "10.240.1.0/24")
+        if not s["gateways"]:
+            c.error(owner, "has no gateway; add exactly one of its hosts (%s) to the group 'gateways'"
+                    % ", ".join(s["hosts"]))
+        elif len(s["gateways"]) > 1:
+            c.error(owner, "has %d gateways (%s); keep exactly one of them in the group 'gateways'"
+                    % (len(s["gateways"]), ", ".join(s["gateways"])))
+    for i, (_o, _v, label1, net1) in enumerate(c.networks):
+        for owner2, variable2, _l, net2 in c.networks[i + 1:]:
             if net1.overlaps(net2):
-                c.error("%s %s overlaps %s %s; give every network its own range" % (what1, net1, what2, net2))
+                c.error(owner2, "%s %s overlaps %s %s; give every network its own range"
+                        % (variable2, net2, label1, net1))
+    c.value("cluster", "vc_overlay_mtu", (model.get("overlay") or {}).get("mtu"),
+            lambda v: _is_int(v) and MTU_MIN <= v <= MTU_MAX, "an integer from %d to %d" % (MTU_MIN, MTU_MAX),
+            "set it to the overlay's MTU, e.g. 1500")
 
+    if mgmt and emulated:  # the testbed gives the controller the first address of the management network
+        c.owners[next(mgmt.hosts())] = "the controller (first address of vc_mgmt_subnet)"
     for host in sorted(hosts):
         h, owner = hosts[host], "host " + host
         if len(h["sites"]) > 1:
-            c.error("%s: it is in %d sites (%s); a host belongs to exactly one site" % (owner, len(h["sites"]),
-                                                                                        ", ".join(h["sites"])))
-        if h["emulated"] and not EMULATED_NAME_RE.match(host):
-            c.error("%s: the name of an emulated host must be lower-case letters, digits and '-', at most 12 "
-                    "characters (it names network links); rename it" % owner)
-        site = h["site"]
-        c.address(owner, "vc_lan_ip", h["lan_ip"], site_nets.get(site), "%s's vc_site_subnet" % site)
+            c.error(owner, "it is in %d sites (%s); a host belongs to exactly one site"
+                    % (len(h["sites"]), ", ".join(h["sites"])))
+        if h["emulated"] and not EMULATED_HOST_RE.match(host):
+            c.error(owner, "the name of an emulated host must be lower-case letters, digits and '-', at most "
+                           "12 characters (it names network links); rename it")
+        c.address(owner, "vc_lan_ip", h["lan_ip"], site_nets.get(h["site"]), "%s's vc_site_subnet" % h["site"])
         if h["gateway"]:
             c.address(owner, "vc_wan_ip", h["wan_ip"], wan, "vc_wan_subnet")
         elif h["wan_ip"] is not None:
-            c.error("%s: has vc_wan_ip but is not a gateway; remove vc_wan_ip or add the host to 'gateways'"
-                    % owner)
+            c.error(owner, "has vc_wan_ip but is not a gateway; remove vc_wan_ip or make the host its site's "
+                           "gateway in the group 'gateways'")
         if h["emulated"]:
             c.address(owner, "ansible_host", h["mgmt_ip"], mgmt, "vc_mgmt_subnet")
-        store = h["store_dir"]
-        if not isinstance(store, str) or not store.startswith("/"):
-            c.error("%s: vc_store_dir %r is not an absolute path; set it to the directory of the host's "
-                    "checkpoint store" % (owner, store))
-
-    mtu = model["overlay"]["mtu"]
-    if not _is_int(mtu) or not MTU_RANGE[0] <= mtu <= MTU_RANGE[1]:
-        c.error("cluster: vc_overlay_mtu %r is not an integer between %d and %d; use e.g. 1500" % ((mtu,) + MTU_RANGE))
+        c.value(owner, "vc_store_dir", h["store_dir"], lambda v: isinstance(v, str) and v.startswith("/"),
+                "an absolute path", "set it to the directory of the host's checkpoint store")
 
     vnodes = model.get("vnodes")
-    if not isinstance(vnodes, list):
-        c.error("cluster: vc_vnodes must be a list of {name, host, ip}")
+    if not c.value("cluster", "vc_vnodes", vnodes, lambda v: isinstance(v, list), "a list",
+                   "set it to a list of {name, host, ip} (or [] for none)"):
         vnodes = []
-    seen = set()
+    seen = {}
     for i, vn in enumerate(vnodes):
-        if not isinstance(vn, dict):
-            c.error("vc_vnodes[%d]: must be a mapping with name, host and ip" % i)
+        vname = vn.get("name") if isinstance(vn, Mapping) else None
+        owner = "vnode %s" % vname if isinstance(vname, str) and NAME_RE.match(vname) else "vc_vnodes[%d]" % i
+        if not isinstance(vn, Mapping):
+            c.error(owner, "is not a mapping; write it as {name: ..., host: ..., ip: ...}")
             continue
-        vname = vn.get("name")
-        owner = "vnode %s" % vname if isinstance(vname, str) else "vc_vnodes[%d]" % i
-        if not isinstance(vname, str) or not NAME_RE.match(vname):
-            c.error("%s: name %r is not a valid host name; use lower-case letters, digits and '-'" % (owner, vname))
-        elif vname in seen:
-            c.error("%s: declared twice in vc_vnodes; give every vnode its own name" % owner)
-        seen.add(vname)
-        if vn.get("host") not in hosts:
-            c.error("%s: host %r is not a physical host of the inventory; use one of %s"
-                    % (owner, vn.get("host"), ", ".join(sorted(hosts))))
+        for key in sorted(set(map(str, vn)) - set(VNODE_KEYS)):
+            c.error(owner, "unknown key %r; a vnode has only %s" % (key, ", ".join(VNODE_KEYS)))
+        if c.value(owner, "name", vname, lambda v: isinstance(v, str) and NAME_RE.match(v), "a valid name",
+                   "use " + NAME_RULE):
+            if vname in seen:
+                c.error(owner, "declared twice in vc_vnodes (entries %d and %d); give every vnode its own name"
+                        % (seen[vname], i))
+            elif vname in hosts:
+                c.error(owner, "the name is also a physical host's; rename the vnode")
+            seen.setdefault(vname, i)
+        c.value(owner, "host", vn.get("host"), lambda v: isinstance(v, str) and v in hosts,
+                "a physical host of the inventory", "use one of " + ", ".join(sorted(hosts)))
         c.address(owner, "ip", vn.get("ip"), overlay, "vc_overlay_subnet")
 
     links = model.get("wan_links")
-    if not isinstance(links, list):
-        c.error("cluster: vc_wan_links must be a list of {sites, latency_ms, jitter_ms, bandwidth_mbit}")
+    if links is None:
+        links = []  # not needed with a single site; the missing pairs are reported below
+    elif not isinstance(links, list):
+        c.error("cluster", "vc_wan_links %s is not a list; set it to a list of {sites, latency_ms, jitter_ms, "
+                           "bandwidth_mbit}" % _show(links))
         links = []
     pairs = {}
     for i, link in enumerate(links):
         owner = "vc_wan_links[%d]" % i
-        if not isinstance(link, dict):
-            c.error("%s: must be a mapping with sites, latency_ms, jitter_ms and bandwidth_mbit" % owner)
+        if not isinstance(link, Mapping):
+            c.error(owner, "is not a mapping; write it as {sites: [x, y], latency_ms: ..., bandwidth_mbit: ...}")
             continue
+        for key in sorted(set(map(str, link)) - set(LINK_KEYS)):
+            c.error(owner, "unknown key %r; a WAN link has only %s" % (key, ", ".join(LINK_KEYS)))
         ends = link.get("sites")
-        if not isinstance(ends, list) or len(ends) != 2 or ends[0] == ends[1]:
-            c.error("%s: sites must name two different sites, e.g. [site_a, site_b]" % owner)
-        else:
-            unknown = [s for s in ends if s not in sites]
+        if c.value(owner, "sites", ends, lambda v: isinstance(v, list) and len(v) == 2 and v[0] != v[1]
+                   and all(isinstance(e, str) for e in v), "two different sites", "write e.g. sites: [site_a, site_b]"):
+            unknown = [e for e in ends if e not in sites]
             for site in unknown:
-                c.error("%s: unknown site %r; use one of %s" % (owner, site, ", ".join(sorted(sites))))
-            if not unknown:
-                pair = tuple(sorted(ends))
-                if pair in pairs:
-                    c.error("%s: a second link between %s and %s (first: vc_wan_links[%d]); keep one"
-                            % (owner, pair[0], pair[1], pairs[pair]))
-                pairs.setdefault(pair, i)
-        for key, minimum, required in (("latency_ms", 0, True), ("jitter_ms", 0, False),
-                                       ("bandwidth_mbit", None, True)):
-            value = link.get(key)
-            if value is None and not required:
-                continue
-            if not _is_number(value) or (minimum is not None and value < minimum) or (minimum is None and value <= 0):
-                bound = ">= 0" if minimum is not None else "> 0"
-                c.error("%s: %s %r is not a number %s; write a plain number, e.g. %s: %s"
-                        % (owner, key, value, bound, key, "100" if key == "bandwidth_mbit" else "0.5"))
+                c.error(owner, "unknown site %r; use one of %s" % (site, ", ".join(sorted(sites))))
+            pair = tuple(sorted(ends))
+            if not unknown and pair in pairs:
+                c.error(owner, "a second link between %s and %s (the first is vc_wan_links[%d]); keep one"
+                        % (pair + (pairs[pair],)))
+            pairs.setdefault(pair, i)
+        for key, expected, fix in (
+                ("latency_ms", "a number >= 0", "write the one-way latency in milliseconds, e.g. latency_ms: 20"),
+                ("jitter_ms", "a number >= 0", "write the jitter in milliseconds, e.g. jitter_ms: 0"),
+                ("bandwidth_mbit", "a number > 0", "write the bandwidth in Mbit/s, e.g. bandwidth_mbit: 1000")):
+            c.value(owner, key, link.get(key), lambda v, k=key: _is_number(v) and (v > 0 if k == "bandwidth_mbit"
+                                                                                  else v >= 0), expected, fix)
     names = sorted(sites)
     for i, first in enumerate(names):
         for second in names[i + 1:]:
             if (first, second) not in pairs:
-                c.error("sites %s and %s: no WAN link between them; add an entry with sites: [%s, %s] to "
-                        "vc_wan_links" % (first, second, first, second))
+                c.error("sites %s and %s" % (first, second), "no WAN link between them; add an entry with "
+                        "sites: [%s, %s] to vc_wan_links" % (first, second))
 
-    ft = model.get("ft", {})
+    ft = model.get("ft") or {}
     k = ft.get("replicas")
-    if not _is_int(k) or k < 0:
-        c.error("cluster: vc_ft_replicas %r is not an integer >= 0; set the number of peer copies, e.g. 1" % (k,))
-    elif hosts and k >= len(hosts):
-        c.error("cluster: vc_ft_replicas %d must be smaller than the number of physical hosts (%d); use at most %d"
+    if c.value("cluster", "vc_ft_replicas", k, lambda v: _is_int(v) and v >= 0, "an integer >= 0",
+               "set the number of peer copies of each checkpoint, e.g. 1") and k >= len(hosts):
+        c.error("cluster", "vc_ft_replicas %d is not smaller than the number of physical hosts (%d); use at most %d"
                 % (k, len(hosts), len(hosts) - 1))
-    if ft.get("placement") not in PLACEMENTS:
-        c.error("cluster: vc_ft_placement %r is not one of %s" % (ft.get("placement"), ", ".join(PLACEMENTS)))
-    r = ft.get("retention")
-    if not _is_int(r) or r < 1:
-        c.error("cluster: vc_ft_retention %r is not an integer >= 1; keep at least the last checkpoint" % (r,))
-    return c.errors
+    c.value("cluster", "vc_ft_placement", ft.get("placement"), lambda v: isinstance(v, str) and v in PLACEMENTS,
+            "one of " + ", ".join(PLACEMENTS), "use spread (prefer hosts at other sites) or random")
+    c.value("cluster", "vc_ft_retention", ft.get("retention"), lambda v: _is_int(v) and v >= 1, "an integer >= 1",
+            "keep at least the last checkpoint, e.g. 3")
+    return sorted(set(c.errors))

@@ -56,3 +56,11 @@ def test_bad_inventory_fails_in_validation_and_changes_nothing(case):
 
 def test_there_are_enough_cases():
     assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize("inventory", ["inventories/local", "inventories/example"])
+def test_shipped_inventories_are_valid(inventory):
+    proc = subprocess.run([PLAYBOOK, "playbooks/validate.yml", "-i", inventory], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "Inventory is valid: 2 sites, 6 hosts, 4 vnodes" in proc.stdout
