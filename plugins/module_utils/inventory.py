@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # cluster and vnode names
-NAME_RULE = "lower-case letters, digits and '-', starting with a letter, at most 31 characters"
+NAME_RULE = "lower-case letters, digits and '-', starting with a letter, at most 31 characters, e.g. demo"
 # Names inside interface names (at most 15 characters): "l-<host>", "br-<site>", "vcl-<cluster>".
 EMULATED_HOST_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 EMULATED_CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,10}$")
@@ -187,14 +187,14 @@ def validate(model):
         return sorted(set(c.errors))
     for m in model.get("mismatches") or []:
         scalar = not isinstance(m["value"], (list, dict)) and not isinstance(m["expected"], (list, dict))
-        values = (" %s" % _show(m["value"]), " (%s)" % _show(m["expected"])) if scalar else ("", "")
+        values = (" " + _show(m["value"]), " " + _show(m["expected"])) if scalar else ("", "")
         c.error("host " + m["host"], "%s%s differs from %s's%s; set it once, in %s, not per host"
                 % (m["variable"], values[0], m["reference"], values[1], m["where"]))
     emulated = [h for h in sorted(hosts) if hosts[h]["emulated"]]
 
     name = model.get("cluster")
     if c.value("cluster", "vc_cluster_name", name, lambda v: isinstance(v, str) and NAME_RE.match(v),
-               "a valid name", "use " + NAME_RULE) and emulated and not EMULATED_CLUSTER_RE.match(name):
+               "a valid name", "set it to " + NAME_RULE) and emulated and not EMULATED_CLUSTER_RE.match(name):
         c.error("cluster", "vc_cluster_name %r is too long for an emulated cluster (it names network links); "
                            "use at most 11 characters" % name)
     overlay = c.subnet("cluster", "vc_overlay_subnet", "vc_overlay_subnet", (model.get("overlay") or {}).get("subnet"),
@@ -263,7 +263,7 @@ def validate(model):
         for key in sorted(set(map(str, vn)) - set(VNODE_KEYS)):
             c.error(owner, "unknown key %r; a vnode has only %s" % (key, ", ".join(VNODE_KEYS)))
         if c.value(owner, "name", vname, lambda v: isinstance(v, str) and NAME_RE.match(v), "a valid name",
-                   "use " + NAME_RULE):
+                   "set it to " + NAME_RULE):
             if vname in seen:
                 c.error(owner, "declared twice in vc_vnodes (entries %d and %d); give every vnode its own name"
                         % (seen[vname], i))
