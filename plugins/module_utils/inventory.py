@@ -80,7 +80,7 @@ def build_model(hostvars, groups, site_names=None):
             why = ["is in '%s'" % g for g in ("gateways", "emulated") if host in _members(groups, g)]
             why += ["has %s" % v for v in ("vc_lan_ip", "vc_wan_ip") if var(host, v) is not None]
             if why:
-                stray[host] = " and ".join(why)
+                stray[host] = why[0]
 
     def cluster(name):
         return shared(name, physical, "group_vars/all")

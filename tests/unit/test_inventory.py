@@ -1,153 +1,362 @@
-"""Unit tests of the inventory model and its validation (plugins/module_utils/inventory.py)."""
+"""build_model and validate (plugins/module_utils/inventory.py): the embedded
+default is valid, and each rule reports its problem with one exact message."""
 
 import copy
 
 import pytest
 
-from ansible_collections.vcluster.cluster.plugins.module_utils import inventory as inv
+from ansible_collections.vcluster.cluster.plugins.module_utils.inventory import build_model, guess_sites, validate
 
+SITES = ["site_a", "site_b"]
+# host: (site, ansible_host, vc_lan_ip, vc_wan_ip)
+HOSTS = {
+    "a-gw": ("site_a", "10.240.0.11", "10.240.1.1", "198.18.0.1"),
+    "a-h1": ("site_a", "10.240.0.12", "10.240.1.11", None),
+    "a-h2": ("site_a", "10.240.0.13", "10.240.1.12", None),
+    "b-gw": ("site_b", "10.240.0.21", "10.240.2.1", "198.18.0.2"),
+    "b-h1": ("site_b", "10.240.0.22", "10.240.2.11", None),
+    "b-h2": ("site_b", "10.240.0.23", "10.240.2.12", None),
+}
 CLUSTER = {
     "vc_cluster_name": "demo",
     "vc_overlay_subnet": "10.241.0.0/24",
     "vc_overlay_mtu": 1500,
     "vc_wan_subnet": "198.18.0.0/24",
     "vc_mgmt_subnet": "10.240.0.0/24",
-    "vc_wan_links": [{"sites": ["site_a", "site_b"], "latency_ms": 0, "jitter_ms": 0, "bandwidth_mbit": 1000}],
     "vc_vnodes": [{"name": "vn-a1", "host": "a-h1", "ip": "10.241.0.11"},
-                  {"name": "vn-b1", "host": "b-h1", "ip": "10.241.0.21"}],
+                  {"name": "vn-a2", "host": "a-h2", "ip": "10.241.0.12"},
+                  {"name": "vn-b1", "host": "b-h1", "ip": "10.241.0.21"},
+                  {"name": "vn-b2", "host": "b-h2", "ip": "10.241.0.22"}],
+    "vc_wan_links": [{"sites": ["site_a", "site_b"], "latency_ms": 0, "jitter_ms": 0, "bandwidth_mbit": 1000}],
     "vc_ft_replicas": 1,
     "vc_ft_placement": "spread",
     "vc_ft_retention": 3,
 }
-HOSTS = {  # name: (site, lan ip, mgmt ip, wan ip)
-    "a-gw": ("site_a", "10.240.1.1", "10.240.0.11", "198.18.0.1"),
-    "a-h1": ("site_a", "10.240.1.11", "10.240.0.12", None),
-    "b-gw": ("site_b", "10.240.2.1", "10.240.0.21", "198.18.0.2"),
-    "b-h1": ("site_b", "10.240.2.11", "10.240.0.22", None),
-}
-SUBNETS = {"site_a": "10.240.1.0/24", "site_b": "10.240.2.0/24"}
 
 
-def inventory():
-    """(hostvars, groups, site names) of a valid two-site emulated cluster."""
+@pytest.fixture(name="inv")
+def fixture_inv():
+    """hostvars and groups of the embedded default (inventories/local), rendered as the action plugin passes them."""
     hostvars = {}
-    for name, (site, lan, mgmt, wan) in HOSTS.items():
-        hostvars[name] = dict(CLUSTER, vc_site_subnet=SUBNETS[site], vc_lan_ip=lan, ansible_host=mgmt,
-                              vc_wan_ip=wan, vc_store_dir="/var/lib/vcluster/testbed/hosts/%s/disk" % name)
-    groups = {
-        "all": sorted(HOSTS), "sites": sorted(HOSTS), "emulated": sorted(HOSTS),
-        "site_a": ["a-gw", "a-h1"], "site_b": ["b-gw", "b-h1"], "gateways": ["a-gw", "b-gw"],
-    }
-    return hostvars, groups, ["site_a", "site_b"]
+    for host, (site, mgmt, lan, wan) in HOSTS.items():
+        hostvars[host] = dict(copy.deepcopy(CLUSTER), ansible_host=mgmt, vc_lan_ip=lan,
+                              vc_site_subnet="10.240.%s.0/24" % ("1" if site == "site_a" else "2"),
+                              vc_store_dir="/var/lib/vcluster/testbed/hosts/%s/disk" % host)
+        if wan:
+            hostvars[host]["vc_wan_ip"] = wan
+    groups = {"all": sorted(HOSTS), "ungrouped": [], "sites": sorted(HOSTS), "emulated": sorted(HOSTS),
+              "gateways": ["a-gw", "b-gw"]}
+    for site in SITES:
+        groups[site] = sorted(h for h in HOSTS if HOSTS[h][0] == site)
+    return hostvars, groups
 
 
-def errors_after(change):
-    hostvars, groups, sites = inventory()
-    change(hostvars, groups, sites)
-    return inv.validate(inv.build_model(hostvars, groups, sites))
+def check(inv, site_names=SITES):
+    return validate(build_model(inv[0], inv[1], site_names))
 
 
-def set_all(hostvars, name, value):
-    for host_vars in hostvars.values():
-        host_vars[name] = value
+def set_all(inv, name, value):
+    for host in inv[0].values():
+        host[name] = copy.deepcopy(value)
 
 
-def test_valid_inventory_has_no_errors_and_a_complete_model():
-    model = inv.build_model(*inventory())
-    assert inv.validate(model) == []
+def test_embedded_default_is_valid(inv):
+    model = build_model(*inv, site_names=SITES)
+    assert validate(model) == []
     assert model["cluster"] == "demo"
-    assert model["sites"]["site_a"] == {"subnet": "10.240.1.0/24", "hosts": ["a-gw", "a-h1"],
+    assert model["sites"]["site_a"] == {"subnet": "10.240.1.0/24", "hosts": ["a-gw", "a-h1", "a-h2"],
                                         "gateways": ["a-gw"], "gateway": "a-gw"}
-    assert model["hosts"]["a-h1"] == {"site": "site_a", "sites": ["site_a"], "gateway": False, "emulated": True,
-                                      "lan_ip": "10.240.1.11", "wan_ip": None, "mgmt_ip": "10.240.0.12",
-                                      "store_dir": "/var/lib/vcluster/testbed/hosts/a-h1/disk"}
+    assert model["hosts"]["a-gw"] == {"site": "site_a", "sites": ["site_a"], "gateway": True, "emulated": True,
+                                      "lan_ip": "10.240.1.1", "wan_ip": "198.18.0.1", "mgmt_ip": "10.240.0.11",
+                                      "store_dir": "/var/lib/vcluster/testbed/hosts/a-gw/disk"}
+    assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
+    assert [v["name"] for v in model["vnodes"]] == ["vn-a1", "vn-a2", "vn-b1", "vn-b2"]
     assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3}
+    assert model["overlay"] == {"subnet": "10.241.0.0/24", "mtu": 1500}
+    assert (model["wan_subnet"], model["mgmt_subnet"]) == ("198.18.0.0/24", "10.240.0.0/24")
+    assert model["stray_hosts"] == {} and model["mismatches"] == []
 
 
-def test_real_hosts_need_no_management_subnet():
-    def real(hostvars, groups, _sites):
-        groups["emulated"] = []
-        set_all(hostvars, "vc_mgmt_subnet", None)
-    assert errors_after(real) == []
+def test_sites_are_guessed_without_the_hierarchy(inv):
+    assert guess_sites(inv[1]) == SITES
+    assert check(inv, site_names=None) == []
 
 
-@pytest.mark.parametrize("hostvars", [{}, None, {"x": None}, {"a-gw": {"vc_vnodes": "nonsense"}}])
-def test_build_model_never_raises_on_garbage(hostvars):
-    model = inv.build_model(hostvars, {"site_a": ["a-gw"], "gateways": ["a-gw", "ghost"]}, ["site_a"])
-    assert inv.validate(model)  # reported, not raised
+def test_jitter_defaults_to_zero(inv):
+    set_all(inv, "vc_wan_links", [{"sites": ["site_a", "site_b"], "latency_ms": 5, "bandwidth_mbit": 10}])
+    assert build_model(*inv, site_names=SITES)["wan_links"][0]["jitter_ms"] == 0
+    assert check(inv) == []
 
 
-def test_no_sites():
-    errors = inv.validate(inv.build_model({}, {}, []))
-    assert "inventory has no sites: declare each site as a child group of the group 'sites'" in errors
+def test_real_hosts_need_no_management_subnet(inv):
+    inv[1]["emulated"] = []
+    set_all(inv, "vc_mgmt_subnet", None)
+    set_all(inv, "vc_cluster_name", "a-long-cluster-name")  # only emulated clusters name links
+    assert check(inv) == []
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda hv, g, s: hv["a-h1"].update(vc_lan_ip="10.240.2.99"),
-     "host a-h1: vc_lan_ip 10.240.2.99 is not in site_a's vc_site_subnet 10.240.1.0/24; pick a free address in "
-     "10.240.1.0/24"),
-    (lambda hv, g, s: hv["a-h1"].update(vc_lan_ip="10.240.1.0"),
-     "host a-h1: vc_lan_ip 10.240.1.0 is the network or broadcast address of 10.240.1.0/24; pick a host address"),
-    (lambda hv, g, s: hv["b-h1"].update(vc_lan_ip="10.240.1.11"),
-     "host b-h1: vc_lan_ip 10.240.1.11 is already used by host a-h1 (vc_lan_ip); every address must be unique"),
-    (lambda hv, g, s: hv["b-gw"].update(vc_wan_ip=None),
-     "host b-gw: vc_wan_ip is not set; give it an address in vc_wan_subnet"),
-    (lambda hv, g, s: hv["a-h1"].update(vc_store_dir="relative/dir"),
-     "host a-h1: vc_store_dir 'relative/dir' is not an absolute path; set it to the directory of the host's "
-     "checkpoint store"),
-    (lambda hv, g, s: g.update(gateways=["a-gw"]),
-     "site site_b: has no gateway; add exactly one of its hosts to the group 'gateways'"),
-    (lambda hv, g, s: g.update(gateways=["a-gw", "b-gw", "ghost"]),
-     "host ghost: it is in 'gateways' but in no site; add it to one child group of 'sites'"),
-    (lambda hv, g, s: g["site_b"].append("a-h1"),
-     "host a-h1: it is in 2 sites (site_a, site_b); a host belongs to exactly one site"),
-    (lambda hv, g, s: set_all(hv, "vc_wan_subnet", "10.240.1.0/25"),
-     "site site_a vc_site_subnet 10.240.1.0/24 overlaps cluster vc_wan_subnet 10.240.1.0/25; give every network "
-     "its own range"),
-    (lambda hv, g, s: set_all(hv, "vc_cluster_name", "Demo!"),
-     "vc_cluster_name 'Demo!' is not a valid name; use lower-case letters, digits and '-' (at most 31 characters, "
-     "starting with a letter)"),
-    (lambda hv, g, s: set_all(hv, "vc_cluster_name", "a-very-long-name"),
-     "vc_cluster_name 'a-very-long-name' is too long for an emulated cluster (it names a link); use at most 11 "
-     "characters"),
-    (lambda hv, g, s: set_all(hv, "vc_overlay_mtu", "1500"),
-     "cluster: vc_overlay_mtu '1500' is not an integer between 576 and 9000; use e.g. 1500"),
-    (lambda hv, g, s: set_all(hv, "vc_vnodes", "vn-a1"),
-     "cluster: vc_vnodes must be a list of {name, host, ip}"),
-    (lambda hv, g, s: set_all(hv, "vc_vnodes", [{"name": "VN", "host": "a-h1", "ip": "10.241.0.5"}]),
-     "vnode VN: name 'VN' is not a valid host name; use lower-case letters, digits and '-'"),
-    (lambda hv, g, s: set_all(hv, "vc_wan_links", [{"sites": ["site_a", "site_b"], "latency_ms": True,
-                                                    "bandwidth_mbit": 10}]),
-     "vc_wan_links[0]: latency_ms True is not a number >= 0; write a plain number, e.g. latency_ms: 0.5"),
-    (lambda hv, g, s: set_all(hv, "vc_wan_links", [{"sites": ["site_a", "site_b"], "latency_ms": 1,
-                                                    "jitter_ms": -1, "bandwidth_mbit": 10}]),
-     "vc_wan_links[0]: jitter_ms -1 is not a number >= 0; write a plain number, e.g. jitter_ms: 0.5"),
-    (lambda hv, g, s: set_all(hv, "vc_wan_links", [{"sites": ["site_a", "site_a"], "latency_ms": 1,
-                                                    "bandwidth_mbit": 10}]),
-     "vc_wan_links[0]: sites must name two different sites, e.g. [site_a, site_b]"),
-    (lambda hv, g, s: set_all(hv, "vc_wan_links", CLUSTER["vc_wan_links"] * 2),
-     "vc_wan_links[1]: a second link between site_a and site_b (first: vc_wan_links[0]); keep one"),
-    (lambda hv, g, s: set_all(hv, "vc_ft_replicas", 4),
-     "cluster: vc_ft_replicas 4 must be smaller than the number of physical hosts (4); use at most 3"),
-    (lambda hv, g, s: set_all(hv, "vc_ft_replicas", "one"),
-     "cluster: vc_ft_replicas 'one' is not an integer >= 0; set the number of peer copies, e.g. 1"),
-])
-def test_each_rule_names_the_problem_and_the_fix(change, expected):
-    assert expected in errors_after(change)
+@pytest.mark.parametrize("bad", [None, 5, "x", {"a": 5}, {"a": {"vc_vnodes": "x", "vc_wan_links": {}}}])
+@pytest.mark.parametrize("groups", [None, {}, {"sites": "a", "gateways": 5}, {"sites": ["a", None], "g": ["a"]}])
+def test_bad_input_never_raises(bad, groups):
+    errors = validate(build_model(bad, groups))
+    assert errors and all(isinstance(e, str) for e in errors)
 
 
-def test_every_problem_is_reported_not_just_the_first():
-    def many(hostvars, _groups, _sites):
-        hostvars["a-h1"]["vc_lan_ip"] = "10.240.2.99"
-        set_all(hostvars, "vc_ft_placement", "nearest")
-        set_all(hostvars, "vc_ft_retention", 0)
-    errors = errors_after(many)
-    assert len(errors) == 3
+def test_everything_missing_is_reported_once(inv):
+    for host in inv[0].values():
+        for name in list(host):
+            if name.startswith("vc_") and name not in ("vc_lan_ip", "vc_wan_ip", "vc_site_subnet", "vc_store_dir"):
+                del host[name]
+    assert check(inv) == [
+        "cluster: vc_cluster_name is not set; set it to lower-case letters, digits and '-', starting with a letter, "
+        "at most 31 characters, e.g. demo",
+        "cluster: vc_ft_placement is not set; use spread (prefer hosts at other sites) or random",
+        "cluster: vc_ft_replicas is not set; set the number of peer copies of each checkpoint, e.g. 1",
+        "cluster: vc_ft_retention is not set; keep at least the last checkpoint, e.g. 3",
+        "cluster: vc_mgmt_subnet is not set; set it to an IPv4 network, e.g. 10.240.0.0/24",
+        "cluster: vc_overlay_mtu is not set; set it to the overlay's MTU, e.g. 1500",
+        "cluster: vc_overlay_subnet is not set; set it to an IPv4 network, e.g. 10.241.0.0/24",
+        "cluster: vc_vnodes is not set; set it to a list of {name, host, ip} (or [] for none)",
+        "cluster: vc_wan_subnet is not set; set it to an IPv4 network, e.g. 198.18.0.0/24",
+        "sites site_a and site_b: no WAN link between them; add an entry with sites: [site_a, site_b] to "
+        "vc_wan_links",
+    ]
 
 
-def test_model_is_a_plain_copy():
-    hostvars, groups, sites = inventory()
-    model = inv.build_model(hostvars, groups, sites)
-    before = copy.deepcopy(model)
-    inv.validate(model)
-    assert model == before
+def host(name, **values):
+    def mutate(inv):
+        inv[0][name].update(values)
+    return mutate
+
+
+def cluster(**values):
+    def mutate(inv):
+        for name, value in values.items():
+            set_all(inv, name, value)
+    return mutate
+
+
+def group(name, hosts):
+    def mutate(inv):
+        inv[1][name] = hosts
+    return mutate
+
+
+def vnode(index, **values):
+    def mutate(inv):
+        for h in inv[0].values():
+            h["vc_vnodes"][index].update(values)
+    return mutate
+
+
+def link(**values):
+    def mutate(inv):
+        for h in inv[0].values():
+            h["vc_wan_links"][0].update(values)
+    return mutate
+
+
+def add_site_c(gateway):
+    def mutate(inv):
+        inv[0]["c-h1"] = dict(copy.deepcopy(inv[0]["b-h1"]), ansible_host="10.240.0.31", vc_lan_ip="10.240.3.11",
+                              vc_site_subnet="10.240.3.0/24", vc_store_dir="/srv/c-h1")
+        if gateway:
+            inv[0]["c-h1"]["vc_wan_ip"] = "198.18.0.3"
+        inv[1].update(site_c=["c-h1"], gateways=inv[1]["gateways"] + (["c-h1"] if gateway else []))
+        for hv in inv[0].values():
+            hv["vc_wan_links"] += [{"sites": [x, "site_c"], "latency_ms": 1, "bandwidth_mbit": 1}
+                                   for x in ("site_a", "site_b")]
+        for name in ("all", "sites", "emulated"):
+            inv[1][name] = inv[1][name] + ["c-h1"]
+    return mutate
+
+
+def both(*mutations):
+    def mutate(inv):
+        for m in mutations:
+            m(inv)
+    return mutate
+
+
+def rename_a_h2(name):
+    def mutate(inv):
+        inv[0][name] = inv[0].pop("a-h2")
+        for members in inv[1].values():
+            members[:] = [name if h == "a-h2" else h for h in members]
+        vnode(1, host=name)(inv)
+    return mutate
+
+
+def rename_site_a(name):
+    def mutate(inv):
+        inv[1][name] = inv[1].pop("site_a")
+        link(sites=[name, "site_b"])(inv)
+    return mutate
+
+
+WAN_AB = "sites site_a and site_b: no WAN link between them; add an entry with sites: [site_a, site_b] to vc_wan_links"
+RULES = {
+    # Sites and gateways
+    "no sites": (lambda inv: (inv[0].clear(), inv[1].clear()),
+                 ["cluster: the inventory has no sites; declare each site as a child group of the group 'sites'"]),
+    "site without gateway": (add_site_c(gateway=False), [
+        "site site_c: has no gateway; add exactly one of its hosts (c-h1) to the group 'gateways'"]),
+    "site with a gateway is fine": (add_site_c(gateway=True), []),
+    "two gateways": (group("gateways", ["a-gw", "a-h1", "b-gw"]), [
+        "host a-h1: vc_wan_ip is not set; give it a free address in vc_wan_subnet 198.18.0.0/24",
+        "site site_a: has 2 gateways (a-gw, a-h1); keep exactly one of them in the group 'gateways'"]),
+    "empty site": (group("site_c", []), [
+        "site site_c: has no hosts; add the site's hosts to the group site_c or remove the group",
+        "sites site_a and site_c: no WAN link between them; add an entry with sites: [site_a, site_c] to vc_wan_links",
+        "sites site_b and site_c: no WAN link between them; add an entry with sites: [site_b, site_c] to vc_wan_links",
+    ]),
+    "bad site name": (rename_site_a("site_number_one"), [
+        "site site_number_one: the group name is not a valid site name; rename the group with lower-case letters, "
+        "digits and '_', starting with a letter, at most 12 characters"]),
+    "host in two sites": (group("site_b", ["a-h1", "b-gw", "b-h1", "b-h2"]), [
+        "host a-h1: it is in 2 sites (site_a, site_b); a host belongs to exactly one site"]),
+    "gateway in no site": (group("gateways", ["a-gw", "b-gw", "c-gw"]), [
+        "host c-gw: it is in 'gateways' but is in no site; add it to exactly one child group of 'sites'"]),
+    "host with a LAN address in no site": (lambda inv: inv[0].update(x={"vc_lan_ip": "10.1.1.1"}), [
+        "host x: it has vc_lan_ip but is in no site; add it to exactly one child group of 'sites'"]),
+    # Names
+    "cluster name": (cluster(vc_cluster_name="Demo"), [
+        "cluster: vc_cluster_name 'Demo' is not a valid name; set it to lower-case letters, digits and '-', "
+        "starting with a letter, at most 31 characters, e.g. demo"]),
+    "emulated cluster name too long": (cluster(vc_cluster_name="demo-cluster"), [
+        "cluster: vc_cluster_name 'demo-cluster' is too long for an emulated cluster (it names network links); "
+        "use at most 11 characters"]),
+    "emulated host name": (rename_a_h2("a-very-long-host"), [
+        "host a-very-long-host: the name of an emulated host must be lower-case letters, digits and '-', at most 12 "
+        "characters (it names network links); rename it"]),
+    # Addresses
+    "LAN address outside the site": (host("a-h1", vc_lan_ip="10.240.2.50"), [
+        "host a-h1: vc_lan_ip 10.240.2.50 is not in site_a's vc_site_subnet 10.240.1.0/24; pick a free address in "
+        "10.240.1.0/24"]),
+    "duplicate LAN address": (host("b-h2", vc_lan_ip="10.240.2.11"), [
+        "host b-h2: vc_lan_ip 10.240.2.11 is already used by host b-h1 (vc_lan_ip); pick a free address in "
+        "10.240.2.0/24"]),
+    "duplicate across kinds": (host("b-h2", ansible_host="10.241.0.11"), [
+        "host b-h2: ansible_host 10.241.0.11 is not in vc_mgmt_subnet 10.240.0.0/24; pick a free address in "
+        "10.240.0.0/24",
+        "vnode vn-a1: ip 10.241.0.11 is already used by host b-h2 (ansible_host); pick a free address in "
+        "10.241.0.0/24"]),
+    "invalid address": (host("b-h1", vc_lan_ip="10.240.2.300"), [
+        "host b-h1: vc_lan_ip '10.240.2.300' is not an IPv4 address; give it a free address in site_b's "
+        "vc_site_subnet 10.240.2.0/24"]),
+    "address not a string": (host("b-h1", vc_lan_ip=42), [
+        "host b-h1: vc_lan_ip 42 is not an IPv4 address; give it a free address in site_b's vc_site_subnet "
+        "10.240.2.0/24"]),
+    "broadcast address": (host("b-h1", vc_lan_ip="10.240.2.255"), [
+        "host b-h1: vc_lan_ip 10.240.2.255 is the broadcast address of site_b's vc_site_subnet 10.240.2.0/24; "
+        "pick a free address in 10.240.2.0/24"]),
+    "missing LAN address": (lambda inv: inv[0]["a-h2"].pop("vc_lan_ip"), [
+        "host a-h2: vc_lan_ip is not set; give it a free address in site_a's vc_site_subnet 10.240.1.0/24"]),
+    "WAN address on a compute host": (host("a-h1", vc_wan_ip="198.18.0.9"), [
+        "host a-h1: has vc_wan_ip but is not a gateway; remove vc_wan_ip or make the host its site's gateway in "
+        "the group 'gateways'"]),
+    "WAN address outside the WAN": (host("a-gw", vc_wan_ip="198.19.0.1"), [
+        "host a-gw: vc_wan_ip 198.19.0.1 is not in vc_wan_subnet 198.18.0.0/24; pick a free address in "
+        "198.18.0.0/24"]),
+    "management address of the controller": (host("a-h1", ansible_host="10.240.0.1"), [
+        "host a-h1: ansible_host 10.240.0.1 is already used by the controller (first address of vc_mgmt_subnet); "
+        "pick a free address in 10.240.0.0/24"]),
+    "missing management address": (lambda inv: inv[0]["a-h1"].pop("ansible_host"), [
+        "host a-h1: ansible_host is not set; give it a free address in vc_mgmt_subnet 10.240.0.0/24"]),
+    "relative store": (host("a-h1", vc_store_dir="disk"), [
+        "host a-h1: vc_store_dir 'disk' is not an absolute path; set it to the directory of the host's checkpoint "
+        "store"]),
+    # Subnets
+    "invalid subnet": (lambda inv: [inv[0][h].update(vc_site_subnet="10.240.2.1/24") for h in inv[1]["site_b"]], [
+        "site site_b: vc_site_subnet '10.240.2.1/24' is not an IPv4 network; write it as ADDRESS/PREFIX with the "
+        "host bits zero, e.g. 10.240.2.0/24"]),
+    "subnet nonsense": (cluster(vc_wan_subnet="wan"), [
+        "cluster: vc_wan_subnet 'wan' is not an IPv4 network; write it as ADDRESS/PREFIX with the host bits zero, "
+        "e.g. 198.18.0.0/24"]),
+    "site subnets overlap": (lambda inv: [inv[0][h].update(vc_site_subnet="10.240.0.0/22") for h in inv[1]["site_b"]],
+                             ["site site_b: vc_site_subnet 10.240.0.0/22 overlaps site_a's vc_site_subnet "
+                              "10.240.1.0/24; give every network its own range",
+                              "site site_b: vc_site_subnet 10.240.0.0/22 overlaps vc_mgmt_subnet 10.240.0.0/24; "
+                              "give every network its own range"]),
+    "overlay overlaps WAN": (both(cluster(vc_wan_subnet="10.241.0.0/16"), host("a-gw", vc_wan_ip="10.241.1.1"),
+                                  host("b-gw", vc_wan_ip="10.241.1.2")), [
+        "cluster: vc_wan_subnet 10.241.0.0/16 overlaps vc_overlay_subnet 10.241.0.0/24; give every network its own "
+        "range"]),
+    "site subnet differs per host": (host("a-h2", vc_site_subnet="10.240.9.0/24"), [
+        "host a-h2: vc_site_subnet '10.240.9.0/24' differs from a-gw's '10.240.1.0/24'; set it once, in "
+        "group_vars/site_a, not per host"]),
+    "setting differs per host": (host("b-h2", vc_vnodes=[]), [
+        "host b-h2: vc_vnodes differs from a-gw's; set it once, in group_vars/all, not per host"]),
+    # Overlay MTU
+    "MTU too small": (cluster(vc_overlay_mtu=100), [
+        "cluster: vc_overlay_mtu 100 is not an integer from 576 to 9000; set it to the overlay's MTU, e.g. 1500"]),
+    "MTU as a string": (cluster(vc_overlay_mtu="1500"), [
+        "cluster: vc_overlay_mtu '1500' is not an integer from 576 to 9000; set it to the overlay's MTU, e.g. "
+        "1500"]),
+    # Vnodes
+    "vnode on unknown host": (vnode(1, host="a-h9"), [
+        "vnode vn-a2: host 'a-h9' is not a physical host of the inventory; use one of a-gw, a-h1, a-h2, b-gw, b-h1, "
+        "b-h2"]),
+    "duplicate vnode name": (vnode(1, name="vn-a1"), [
+        "vnode vn-a1: declared twice in vc_vnodes (entries 0 and 1); give every vnode its own name"]),
+    "vnode named like a host": (vnode(1, name="a-h1"), ["vnode a-h1: the name is also a physical host's; rename the "
+                                                        "vnode"]),
+    "invalid vnode name": (vnode(1, name="VN_2"), [
+        "vc_vnodes[1]: name 'VN_2' is not a valid name; set it to lower-case letters, digits and '-', starting with "
+        "a letter, at most 31 characters, e.g. demo"]),
+    "duplicate vnode address": (vnode(1, ip="10.241.0.11"), [
+        "vnode vn-a2: ip 10.241.0.11 is already used by vnode vn-a1 (ip); pick a free address in 10.241.0.0/24"]),
+    "vnode outside the overlay": (vnode(1, ip="10.242.0.12"), [
+        "vnode vn-a2: ip 10.242.0.12 is not in vc_overlay_subnet 10.241.0.0/24; pick a free address in "
+        "10.241.0.0/24"]),
+    "vnode on the network address": (vnode(1, ip="10.241.0.0"), [
+        "vnode vn-a2: ip 10.241.0.0 is the network address of vc_overlay_subnet 10.241.0.0/24; pick a free address "
+        "in 10.241.0.0/24"]),
+    "vnode key typo": (vnode(1, hots="a-h2"), ["vnode vn-a2: unknown key 'hots'; a vnode has only name, host, ip"]),
+    "vnode not a mapping": (cluster(vc_vnodes=["vn-a1"]), [
+        "vc_vnodes[0]: is not a mapping; write it as {name: ..., host: ..., ip: ...}"]),
+    "vnodes not a list": (cluster(vc_vnodes="vn-a1"), [
+        "cluster: vc_vnodes 'vn-a1' is not a list; set it to a list of {name, host, ip} (or [] for none)"]),
+    # WAN links
+    "unknown site": (link(sites=["site_a", "site_z"]), [
+        WAN_AB, "vc_wan_links[0]: unknown site 'site_z'; use one of site_a, site_b"]),
+    "link to itself": (link(sites=["site_a", "site_a"]), [
+        WAN_AB, "vc_wan_links[0]: sites ['site_a', 'site_a'] is not two different sites; write e.g. sites: "
+                "[site_a, site_b]"]),
+    "missing link": (cluster(vc_wan_links=[]), [WAN_AB]),
+    "second link": (lambda inv: [h["vc_wan_links"].append(dict(h["vc_wan_links"][0])) for h in inv[0].values()], [
+        "vc_wan_links[1]: a second link between site_a and site_b (the first is vc_wan_links[0]); keep one"]),
+    "latency not a number": (link(latency_ms="fast"), [
+        "vc_wan_links[0]: latency_ms 'fast' is not a number >= 0; write the one-way latency in milliseconds, e.g. "
+        "latency_ms: 20"]),
+    "negative jitter": (link(jitter_ms=-1), [
+        "vc_wan_links[0]: jitter_ms -1 is not a number >= 0; write the jitter in milliseconds, e.g. jitter_ms: 0"]),
+    "bandwidth zero": (link(bandwidth_mbit=0), [
+        "vc_wan_links[0]: bandwidth_mbit 0 is not a number > 0; write the bandwidth in Mbit/s, e.g. "
+        "bandwidth_mbit: 1000"]),
+    "bandwidth boolean": (link(bandwidth_mbit=True), [
+        "vc_wan_links[0]: bandwidth_mbit True is not a number > 0; write the bandwidth in Mbit/s, e.g. "
+        "bandwidth_mbit: 1000"]),
+    "link key typo": (link(latency=5), [
+        "vc_wan_links[0]: unknown key 'latency'; a WAN link has only sites, latency_ms, jitter_ms, bandwidth_mbit"]),
+    "links not a list": (cluster(vc_wan_links={"sites": ["site_a", "site_b"]}), [
+        "cluster: vc_wan_links {'sites': ['site_a', 'site_b']} is not a list; set it to a list of {sites, "
+        "latency_ms, jitter_ms, bandwidth_mbit}", WAN_AB]),
+    # Fault tolerance
+    "k not below hosts": (cluster(vc_ft_replicas=6), [
+        "cluster: vc_ft_replicas 6 is not smaller than the number of physical hosts (6); use at most 5"]),
+    "k negative": (cluster(vc_ft_replicas=-1), [
+        "cluster: vc_ft_replicas -1 is not an integer >= 0; set the number of peer copies of each checkpoint, e.g. "
+        "1"]),
+    "unknown placement": (cluster(vc_ft_placement="nearest"), [
+        "cluster: vc_ft_placement 'nearest' is not one of random, spread; use spread (prefer hosts at other sites) "
+        "or random"]),
+    "retention zero": (cluster(vc_ft_retention=0), [
+        "cluster: vc_ft_retention 0 is not an integer >= 1; keep at least the last checkpoint, e.g. 3"]),
+}
+
+
+@pytest.mark.parametrize("mutate, expected", RULES.values(), ids=RULES.keys())
+def test_rule(inv, mutate, expected):
+    mutate(inv)
+    assert check(inv, sorted(g for g in inv[1] if g.startswith("site") and g != "sites")) == expected
