@@ -8,13 +8,15 @@ do), ``plan_absent`` the commands that remove everything the testbed made.
 Layout (everything the testbed creates carries the ``vcl`` prefix; several
 clusters, e.g. the demo and a Molecule scenario, can coexist when their host
 names and subnets differ):
- - ``vcl-<cluster>-fabric``: a namespace holding the wires: one bridge per
-   site LAN (``br-<site>``), the WAN (``br-wan``) and the management network
-   (``br-mgmt``).
+ - ``vcl-<cluster>-fabric``: a namespace holding the wires: per site a LAN
+   bridge (``br-<site>``) and an overlay segment (``bo-<site>``), the WAN
+   (``br-wan``) and the management network (``br-mgmt``).
  - ``vcl-<host>``: one namespace per host, with ``mgmt0`` (management, the
    address Ansible reaches), ``lan0`` (its site's LAN) and, on gateways,
    ``wan0`` (the site's end of the WAN). A persistent UTS namespace gives the
-   host its own hostname; an sshd runs in both namespaces.
+   host its own hostname; an sshd runs in both namespaces. ``ovl0`` joins the
+   host to its site's overlay segment (no address: the overlay layer puts it
+   in the host's overlay bridge).
  - ``vcl-<cluster>`` in the controller's namespace: the controller's leg on
    the management network.
 The spec of what was built is kept in ``<state_dir>/testbed.json`` so that a
@@ -47,12 +49,15 @@ def build_spec(model, state_dir):
         site = model["sites"][host["site"]]
         lan = ipaddress.ip_network(site["subnet"])
         if "br-" + host["site"] not in bridges:
-            bridges.append("br-" + host["site"])
+            bridges += ["br-" + host["site"], "bo-" + host["site"]]
         links = [
             {"name": "mgmt0", "peer": "m-" + name, "bridge": "br-mgmt",
              "address": "%s/%d" % (host["mgmt_ip"], mgmt.prefixlen)},
             {"name": "lan0", "peer": "l-" + name, "bridge": "br-" + host["site"],
              "address": "%s/%d" % (host["lan_ip"], lan.prefixlen)},
+            # the site's overlay segment (a second NIC or VLAN on real hosts):
+            # the overlay layer puts it in the host's overlay bridge
+            {"name": "ovl0", "peer": "o-" + name, "bridge": "bo-" + host["site"], "address": None},
         ]
         routes = []
         if host.get("gateway"):
@@ -171,7 +176,7 @@ def _ensure_link(actions, ns, link, fabric, current, fabric_links):
     if fabric_state.get("master") != link["bridge"] or not fabric_state.get("up"):
         actions.append(("attach %s to %s" % (peer, link["bridge"]),
                         ["ip", "-n", fabric, "link", "set", peer, "master", link["bridge"], "up"]))
-    if here["addresses"] != [link["address"]]:
+    if link["address"] is not None and here["addresses"] != [link["address"]]:
         if here["addresses"]:
             actions.append(("flush addresses of %s in %s" % (name, ns or "controller"),
                             ["ip"] + nsarg + ["addr", "flush", "dev", name]))

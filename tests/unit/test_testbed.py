@@ -45,7 +45,7 @@ def converged(spec):
     for host in spec["hosts"]:
         links = {"lo": link()}
         for lk in host["links"]:
-            links[lk["name"]] = link(addresses=[lk["address"]])
+            links[lk["name"]] = link(addresses=[lk["address"]] if lk["address"] else [])
             fabric[lk["peer"]] = link(master=lk["bridge"])
         via = host["routes"][0]["via"] if host["routes"] else None
         state["netns"][host["netns"]] = {"links": links, "default_via": via, "forwarding": host["forwarding"]}
@@ -64,13 +64,14 @@ def test_spec_has_only_emulated_hosts_with_their_links(spec):
     assert [(lk["name"], lk["peer"], lk["bridge"], lk["address"]) for lk in gw["links"]] == [
         ("mgmt0", "m-a-gw", "br-mgmt", "10.240.0.11/24"),
         ("lan0", "l-a-gw", "br-site_a", "10.240.1.1/24"),
+        ("ovl0", "o-a-gw", "bo-site_a", None),
         ("wan0", "w-a-gw", "br-wan", "198.18.0.1/24"),
     ]
     assert gw["forwarding"] and gw["routes"] == []
     compute = spec["hosts"][1]
     assert compute["routes"] == [{"to": "default", "via": "10.240.1.1"}]
     assert not compute["forwarding"]
-    assert spec["bridges"] == ["br-mgmt", "br-wan", "br-site_a", "br-site_b"]
+    assert spec["bridges"] == ["br-mgmt", "br-wan", "br-site_a", "bo-site_a", "br-site_b", "bo-site_b"]
 
 
 def test_plan_from_nothing_builds_everything(spec):
