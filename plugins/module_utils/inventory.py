@@ -44,8 +44,9 @@ def build_model(hostvars, groups, site_names=None):
     of their scope; hosts that differ from it are listed in ``mismatches``."""
     hostvars = hostvars if isinstance(hostvars, Mapping) else {}
     groups = groups if isinstance(groups, Mapping) else {}
-    site_names = sorted({s for s in (guess_sites(groups) if site_names is None else site_names)
-                         if isinstance(s, str)})
+    if not isinstance(site_names, (list, tuple, set)):
+        site_names = guess_sites(groups)
+    site_names = sorted({s for s in site_names if isinstance(s, str)})
     members = {s: _members(groups, s) for s in site_names}
     physical = sorted({h for hosts in members.values() for h in hosts})
     in_sites = {h: [s for s in site_names if h in members[s]] for h in physical}
@@ -75,8 +76,8 @@ def build_model(hostvars, groups, site_names=None):
                  "mgmt_ip": var(h, "ansible_host") if h in emulated else None, "store_dir": var(h, "vc_store_dir")}
              for h in physical}
     stray = {}
-    for host in sorted(set(hostvars) | gateways | emulated):
-        if isinstance(host, str) and host not in hosts:
+    for host in sorted(h for h in set(hostvars) | gateways | emulated if isinstance(h, str)):
+        if host not in hosts:
             why = ["is in '%s'" % g for g in ("gateways", "emulated") if host in _members(groups, g)]
             why += ["has %s" % v for v in ("vc_lan_ip", "vc_wan_ip") if var(host, v) is not None]
             if why:
@@ -229,7 +230,7 @@ def validate(model):
             "set it to the overlay's MTU, e.g. 1500")
 
     if mgmt and emulated:  # the testbed gives the controller the first address of the management network
-        c.owners[next(mgmt.hosts())] = "the controller (first address of vc_mgmt_subnet)"
+        c.owners[next(iter(mgmt.hosts()))] = "the controller (first address of vc_mgmt_subnet)"
     for host in sorted(hosts):
         h, owner = hosts[host], "host " + host
         if len(h["sites"]) > 1:

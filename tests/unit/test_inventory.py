@@ -95,10 +95,10 @@ def test_real_hosts_need_no_management_subnet(inv):
     assert check(inv) == []
 
 
-@pytest.mark.parametrize("bad", [None, 5, "x", {"a": 5}, {"a": {"vc_vnodes": "x", "vc_wan_links": {}}}])
+@pytest.mark.parametrize("bad", [None, 5, "x", {"a": 5, 7: {}}, {"a": {"vc_vnodes": "x", "vc_wan_links": {}}}])
 @pytest.mark.parametrize("groups", [None, {}, {"sites": "a", "gateways": 5}, {"sites": ["a", None], "g": ["a"]}])
 def test_bad_input_never_raises(bad, groups):
-    errors = validate(build_model(bad, groups))
+    errors = validate(build_model(bad, groups, site_names=5 if bad == 5 else None))
     assert errors and all(isinstance(e, str) for e in errors)
 
 
