@@ -73,7 +73,8 @@ def build_model(hostvars, groups, site_names=None):
                        "gateways": site_gateways, "gateway": site_gateways[0] if len(site_gateways) == 1 else None}
     hosts = {h: {"site": in_sites[h][0], "sites": in_sites[h], "gateway": h in gateways, "emulated": h in emulated,
                  "lan_ip": var(h, "vc_lan_ip"), "wan_ip": var(h, "vc_wan_ip"),
-                 "mgmt_ip": var(h, "ansible_host") if h in emulated else None, "store_dir": var(h, "vc_store_dir")}
+                 "mgmt_ip": var(h, "ansible_host") if h in emulated else None, "store_dir": var(h, "vc_store_dir"),
+                 "overlay_ip": var(h, "vc_overlay_ip")}
              for h in physical}
     stray = {}
     for host in sorted(h for h in set(hostvars) | gateways | emulated if isinstance(h, str)):
@@ -86,6 +87,12 @@ def build_model(hostvars, groups, site_names=None):
     def cluster(name):
         return shared(name, physical, "group_vars/all")
 
+    overlay_subnet = _network(cluster("vc_overlay_subnet"))
+    if overlay_subnet is not None:  # default: gateways take the top addresses of the overlay, one per site
+        for index, site in enumerate(site_names):
+            gw = sites[site]["gateway"]
+            if gw and hosts[gw]["overlay_ip"] is None and overlay_subnet.num_addresses > 2 + len(site_names):
+                hosts[gw]["overlay_ip"] = str(overlay_subnet.broadcast_address - 1 - index)
     links = cluster("vc_wan_links")
     if isinstance(links, list):  # jitter_ms is optional
         links = [{"jitter_ms": 0, **link} if isinstance(link, Mapping) else link for link in links]
@@ -98,11 +105,18 @@ def build_model(hostvars, groups, site_names=None):
         "ft": {"replicas": cluster("vc_ft_replicas"), "placement": cluster("vc_ft_placement"),
                "retention": cluster("vc_ft_retention")},
         "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
+        "vpn": cluster("vc_gateway_vpn") or "openvpn",
         "wan_subnet": cluster("vc_wan_subnet"),
         "mgmt_subnet": shared("vc_mgmt_subnet", [h for h in physical if h in emulated], "group_vars/emulated"),
         "stray_hosts": stray,
         "mismatches": mismatches,
     }
+
+
+# Largest overlay MTU each VPN backend carries over a 1500-byte WAN without
+# fragmenting: OpenVPN tap adds the inner Ethernet header (14), its AEAD data
+# packet header and tag (24), UDP (8) and IPv4 (20).
+VPN_MTU = {"openvpn": 1500 - 14 - 24 - 8 - 20}
 
 
 def _show(value):
@@ -229,6 +243,13 @@ def validate(model):
             lambda v: _is_int(v) and MTU_MIN <= v <= MTU_MAX, "an integer from %d to %d" % (MTU_MIN, MTU_MAX),
             "set it to the overlay's MTU, e.g. 1500")
 
+    vpn = model.get("vpn", "openvpn")
+    if c.value("cluster", "vc_gateway_vpn", vpn, lambda v: isinstance(v, str) and v in VPN_MTU, "one of %s"
+               % ", ".join(sorted(VPN_MTU)), "use openvpn (OpenVPN 2.6 in tap mode)"):
+        mtu = (model.get("overlay") or {}).get("mtu")
+        if _is_int(mtu) and mtu > VPN_MTU[vpn]:
+            c.error("cluster", "vc_overlay_mtu %d is too large for the %s tunnel (at most %d over a 1500-byte WAN); "
+                               "set vc_overlay_mtu to %d or less" % (mtu, vpn, VPN_MTU[vpn], VPN_MTU[vpn]))
     if mgmt and emulated:  # the testbed gives the controller the first address of the management network
         c.owners[next(iter(mgmt.hosts()))] = "the controller (first address of vc_mgmt_subnet)"
     for host in sorted(hosts):
@@ -247,6 +268,11 @@ def validate(model):
                            "gateway in the group 'gateways'")
         if h["emulated"]:
             c.address(owner, "ansible_host", h["mgmt_ip"], mgmt, "vc_mgmt_subnet")
+        if h["gateway"] and overlay and sites.get(h["site"], {}).get("gateway") == host:
+            c.address(owner, "vc_overlay_ip", h.get("overlay_ip"), overlay, "vc_overlay_subnet")
+        elif h.get("overlay_ip") is not None:
+            c.error(owner, "has vc_overlay_ip but is not a gateway; remove it (compute hosts have no overlay "
+                           "address, their vnodes do)")
         c.value(owner, "vc_store_dir", h["store_dir"], lambda v: isinstance(v, str) and v.startswith("/"),
                 "an absolute path", "set it to the directory of the host's checkpoint store")
 

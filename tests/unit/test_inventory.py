@@ -20,7 +20,7 @@ HOSTS = {
 CLUSTER = {
     "vc_cluster_name": "demo",
     "vc_overlay_subnet": "10.241.0.0/24",
-    "vc_overlay_mtu": 1500,
+    "vc_overlay_mtu": 1400,
     "vc_wan_subnet": "198.18.0.0/24",
     "vc_mgmt_subnet": "10.240.0.0/24",
     "vc_vnodes": [{"name": "vn-a1", "host": "a-h1", "ip": "10.241.0.11"},
@@ -68,13 +68,39 @@ def test_embedded_default_is_valid(inv):
                                         "gateways": ["a-gw"], "gateway": "a-gw"}
     assert model["hosts"]["a-gw"] == {"site": "site_a", "sites": ["site_a"], "gateway": True, "emulated": True,
                                       "lan_ip": "10.240.1.1", "wan_ip": "198.18.0.1", "mgmt_ip": "10.240.0.11",
-                                      "store_dir": "/var/lib/vcluster/testbed/hosts/a-gw/disk"}
+                                      "store_dir": "/var/lib/vcluster/testbed/hosts/a-gw/disk",
+                                      "overlay_ip": "10.241.0.254"}
+    assert model["hosts"]["b-gw"]["overlay_ip"] == "10.241.0.253"
+    assert model["vpn"] == "openvpn"
     assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
     assert [v["name"] for v in model["vnodes"]] == ["vn-a1", "vn-a2", "vn-b1", "vn-b2"]
     assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3}
-    assert model["overlay"] == {"subnet": "10.241.0.0/24", "mtu": 1500}
+    assert model["overlay"] == {"subnet": "10.241.0.0/24", "mtu": 1400}
     assert (model["wan_subnet"], model["mgmt_subnet"]) == ("198.18.0.0/24", "10.240.0.0/24")
     assert model["stray_hosts"] == {} and model["mismatches"] == []
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"vc_gateway_vpn": "pptp"},
+     "cluster: vc_gateway_vpn 'pptp' is not one of openvpn; use openvpn (OpenVPN 2.6 in tap mode)"),
+    ({"vc_overlay_mtu": 1500},
+     "cluster: vc_overlay_mtu 1500 is too large for the openvpn tunnel (at most 1434 over a 1500-byte WAN); "
+     "set vc_overlay_mtu to 1434 or less"),
+])
+def test_vpn_backend_and_its_mtu(inv, change, expected):
+    for host_vars in inv[0].values():
+        host_vars.update(change)
+    assert validate(build_model(*inv, site_names=SITES)) == [expected]
+
+
+def test_gateway_overlay_address_is_checked(inv):
+    inv[0]["a-gw"]["vc_overlay_ip"] = "10.241.0.11"  # vn-a1's
+    inv[0]["a-h1"]["vc_overlay_ip"] = "10.241.0.99"
+    errors = validate(build_model(*inv, site_names=SITES))
+    assert "host a-h1: has vc_overlay_ip but is not a gateway; remove it (compute hosts have no overlay address, " \
+           "their vnodes do)" in errors
+    assert any(e.startswith("vnode vn-a1: ip 10.241.0.11 is already used by host a-gw (vc_overlay_ip)")
+               for e in errors), errors
 
 
 def test_sites_are_guessed_without_the_hierarchy(inv):

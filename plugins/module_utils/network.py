@@ -1,0 +1,43 @@
+"""Site-to-site network plan from the inventory model: plain Python.
+
+``overlay_routes`` gives a gateway its routes to the other sites' LANs
+through their gateways' overlay addresses; ``vpn_peers`` gives a gateway one
+tunnel per other site (full mesh), each with a stable UDP port and a fixed
+TLS role, so that both ends of a pair agree without talking to each other.
+"""
+
+
+def _gateways(model):
+    return sorted((site, s["gateway"]) for site, s in model["sites"].items() if s.get("gateway"))
+
+
+def overlay_routes(model, host):
+    """Routes of ``host`` (a gateway) to every other site's LAN."""
+    me = model["hosts"][host]
+    if not me.get("gateway"):
+        return []
+    return [{"to": model["sites"][site]["subnet"], "via": model["hosts"][gw]["overlay_ip"]}
+            for site, gw in _gateways(model) if gw != host]
+
+
+def vpn_peers(model, host, port_base=1194):
+    """One tunnel per other site for the gateway ``host``.
+
+    Pairs are numbered in the sorted order of sites, so pair (i, j) uses port
+    ``port_base + index`` at both ends; the gateway of the site that sorts
+    first is the TLS server."""
+    gateways = _gateways(model)
+    sites = [site for site, _gw in gateways]
+    mine = model["hosts"][host]["site"]
+    peers = []
+    index = 0
+    for i, a in enumerate(sites):
+        for b in sites[i + 1:]:
+            if mine in (a, b):
+                other = b if mine == a else a
+                gw = dict(gateways)[other]
+                peers.append({"site": other, "host": gw, "wan_ip": model["hosts"][gw]["wan_ip"],
+                              "port": port_base + index, "tls": "server" if mine == a else "client",
+                              "device": "vt-" + other})
+            index += 1
+    return peers

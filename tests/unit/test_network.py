@@ -1,0 +1,24 @@
+"""Unit tests of the site-to-site plan (plugins/module_utils/network.py)."""
+
+from ansible_collections.vcluster.cluster.plugins.module_utils import network
+
+MODEL = {
+    "sites": {s: {"subnet": "10.240.%d.0/24" % i, "gateway": "%s-gw" % s} for i, s in enumerate("abc", 1)},
+    "hosts": {"%s-gw" % s: {"site": s, "gateway": True, "overlay_ip": "10.241.0.%d" % i,
+                            "wan_ip": "198.18.0.%d" % i} for i, s in enumerate("abc", 1)},
+}
+MODEL["hosts"]["a-h1"] = {"site": "a", "gateway": False}
+
+
+def test_gateway_routes_to_every_other_site():
+    assert network.overlay_routes(MODEL, "b-gw") == [{"to": "10.240.1.0/24", "via": "10.241.0.1"},
+                                                     {"to": "10.240.3.0/24", "via": "10.241.0.3"}]
+    assert network.overlay_routes(MODEL, "a-h1") == []
+
+
+def test_full_mesh_ends_agree_on_port_and_roles():
+    peers = {h: network.vpn_peers(MODEL, h, 1194) for h in ("a-gw", "b-gw", "c-gw")}
+    assert [(p["site"], p["port"], p["tls"]) for p in peers["a-gw"]] == [("b", 1194, "server"), ("c", 1195, "server")]
+    assert [(p["site"], p["port"], p["tls"]) for p in peers["b-gw"]] == [("a", 1194, "client"), ("c", 1196, "server")]
+    assert [(p["site"], p["port"], p["tls"]) for p in peers["c-gw"]] == [("a", 1195, "client"), ("b", 1196, "client")]
+    assert peers["a-gw"][0]["wan_ip"] == "198.18.0.2" and peers["a-gw"][0]["device"] == "vt-b"
