@@ -1,19 +1,30 @@
-"""End to end on the embedded default: deploy builds the two-site testbed and
-reaches every host over SSH, a second deploy changes nothing, destroy leaves
-no namespace, link, process or file behind."""
+"""End to end on the embedded default, deployed once for the module:
+deploy builds the two-site cluster and reaches every host over SSH, a second
+deploy and a check-mode run change nothing, the site-to-site VPN carries
+traffic between the sites encrypted, from the WAN nothing but the tunnels
+answers, an overlay address keeps working when its interface moves to the
+other site, and destroy leaves nothing behind."""
 
 import os
 import pathlib
 import re
+import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 HOSTS = ["a-gw", "a-h1", "a-h2", "b-gw", "b-h1", "b-h2"]
+LAN = {"a-gw": "10.240.1.1", "a-h1": "10.240.1.11", "a-h2": "10.240.1.12",
+       "b-gw": "10.240.2.1", "b-h1": "10.240.2.11", "b-h2": "10.240.2.12"}
+WAN = {"a-gw": "198.18.0.1", "b-gw": "198.18.0.2"}
+FABRIC = "vcl-demo-fabric"
 STATE_DIR = "/var/lib/vcluster/testbed"
+
+pytestmark = pytest.mark.slow
 
 
 def playbook(*args):
@@ -30,6 +41,16 @@ def recap(output):
     return stats
 
 
+def ns(name, *cmd, timeout=30, check=False):
+    """Run a command in a namespace of the testbed (``vcl-<name>``)."""
+    return subprocess.run(["nsenter", "--net=/run/netns/" + name, *cmd], capture_output=True, text=True,
+                          timeout=timeout, check=check)
+
+
+def ping(src, dst, count=1, wait=2):
+    return ns("vcl-" + src, "ping", "-n", "-c", str(count), "-W", str(wait), dst).returncode == 0
+
+
 def leftovers():
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=True).stdout
@@ -39,29 +60,147 @@ def leftovers():
             cmd = pathlib.Path("/proc/%s/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "/var/lib/vcluster/testbed/" in cmd:
+        if STATE_DIR + "/" in cmd:
             procs.append(cmd)
-    return ([line.split()[0] for line in netns.splitlines() if line.startswith("vcl-")],
-            [line.split()[0] for line in links.splitlines() if line.startswith("vcl-")], procs)
+    return ([line.split()[0] for line in netns.splitlines() if line.startswith("vcl-demo") or
+             line.split()[0] in ["vcl-" + h for h in HOSTS]],
+            [line.split()[0] for line in links.splitlines() if line.startswith("vcl-demo")], procs)
 
 
-@pytest.mark.slow
-def test_deploy_is_reachable_idempotent_and_destroy_leaves_nothing():
+@pytest.fixture(scope="module", name="deployed")
+def fixture_deployed():
     rc, out = playbook("deploy.yml")
     assert rc == 0, out[-15000:]
+    yield out
+
+
+def test_deploy_reaches_every_host_over_ssh(deployed):
     for host in HOSTS:
         assert re.search(r"%s: reached over SSH at 10\.240\.0\.\d+ \(site site_[ab]\), hostname %s" % (host, host),
-                         out), out[-5000:]
-    rc, out = playbook("deploy.yml")
-    assert rc == 0, out[-15000:]
-    stats = recap(out)
-    assert set(HOSTS) <= set(stats)
-    assert all(s["changed"] == 0 and s["failed"] == 0 for s in stats.values()), out[-15000:]
+                         deployed), deployed[-5000:]
 
-    rc, out = playbook("deploy.yml", "--check")
-    assert rc == 0, out[-15000:]
-    assert all(s["changed"] == 0 for s in recap(out).values()), out[-15000:]
 
+def test_second_deploy_and_check_mode_change_nothing(deployed):
+    for args in (["deploy.yml"], ["deploy.yml", "--check"]):
+        rc, out = playbook(*args)
+        assert rc == 0, out[-15000:]
+        stats = recap(out)
+        assert set(HOSTS) <= set(stats)
+        assert all(s["changed"] == 0 and s["failed"] == 0 for s in stats.values()), out[-15000:]
+
+
+def test_every_host_reaches_every_host_of_the_other_site(deployed):
+    for src in HOSTS:
+        for dst in HOSTS:
+            if src[0] != dst[0]:
+                assert ping(src, LAN[dst], wait=3), "%s cannot reach %s (%s)" % (src, dst, LAN[dst])
+
+
+def capture_contains(marker, send):
+    """Capture the WAN (the fabric's br-wan) while ``send()`` runs; True when
+    the marker appears in the captured bytes."""
+    pcap = "/tmp/vcl-test-%s.pcap" % secrets.token_hex(4)
+    dump = subprocess.Popen(["nsenter", "--net=/run/netns/" + FABRIC, "tcpdump", "-i", "br-wan", "-U", "-s", "0",
+                             "-w", pcap], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        send()
+        time.sleep(1.0)
+    finally:
+        dump.terminate()
+        dump.wait(timeout=10)
+    try:
+        return marker.encode() in pathlib.Path(pcap).read_bytes()
+    finally:
+        os.unlink(pcap)
+
+
+def test_traffic_between_sites_is_encrypted_on_the_wan(deployed):
+    marker = "VCLUSTER-MARKER-" + secrets.token_hex(8)
+    server = subprocess.Popen(["nsenter", "--net=/run/netns/vcl-b-h1", sys.executable, "-c",
+                               "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)"
+                               "\ns.bind(('10.240.2.11', 5999))\ns.listen(1)\nc,_=s.accept()\n"
+                               "n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n n+=len(d)\nprint(n)"],
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    payload = (marker + "\n") * 2000
+
+    def send_in_clear():  # the control: the same marker over the WAN without the VPN
+        for _ in range(5):
+            ns("vcl-a-gw", sys.executable, "-c", "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+               "s.sendto(%r.encode(), ('198.18.0.2', 9))" % marker)
+
+    try:
+        with_vpn = capture_contains(marker, lambda: subprocess.run(
+            ["nsenter", "--net=/run/netns/vcl-a-h1", sys.executable, "-c",
+             "import socket,sys\nc=socket.create_connection(('10.240.2.11', 5999), 5)\n"
+             "c.sendall(sys.stdin.read().encode())\nc.close()"], input=payload, text=True, check=True, timeout=30))
+        received = int(server.communicate(timeout=30)[0])
+    finally:
+        server.kill()
+    assert received == len(payload)  # the transfer crossed the sites
+    assert not with_vpn, "the marker crossed the WAN in clear through the VPN"
+    assert capture_contains(marker, send_in_clear), "the capture did not see traffic sent in clear"
+
+
+def test_from_the_wan_only_the_tunnels_answer(deployed):
+    probe = "vcl-demo-probe"
+    subprocess.run(["ip", "netns", "add", probe], check=True)
+    try:
+        subprocess.run(["ip", "-n", FABRIC, "link", "add", "p-probe", "type", "veth", "peer", "name", "wan0",
+                        "netns", probe], check=True)
+        subprocess.run(["ip", "-n", FABRIC, "link", "set", "p-probe", "master", "br-wan", "up"], check=True)
+        for cmd in (["addr", "add", "198.18.0.250/24", "dev", "wan0"], ["link", "set", "wan0", "up"],
+                    ["link", "set", "lo", "up"], ["route", "add", "10.240.0.0/16", "via", WAN["b-gw"]]):
+            subprocess.run(["ip", "-n", probe, *cmd], check=True)
+        # the WAN itself works: the probe sees the gateways at layer 2 ...
+        assert ns(probe, "ping", "-c", "1", "-W", "1", WAN["a-gw"]).returncode != 0  # ... but no answer to ping
+        for target in [WAN["a-gw"], WAN["b-gw"], LAN["b-h1"], LAN["b-gw"]]:
+            for port in (22, 80, 443, 1194, 5999):
+                out = ns(probe, sys.executable, "-c", "import socket\ntry:\n socket.create_connection((%r, %d), 1)\n"
+                         " print('open')\nexcept OSError as e:\n print(type(e).__name__)" % (target, port))
+                assert out.stdout.strip() in ("TimeoutError", "timeout"), (target, port, out.stdout)
+        assert not ping("demo-probe", LAN["b-h1"]), "a compute host answered from the WAN"
+        neigh = ns(probe, "ip", "neigh", "show", WAN["a-gw"]).stdout
+        assert "lladdr" in neigh, "the probe never reached the gateway at layer 2: %r" % neigh
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], check=False)
+    # ... while the tunnels' ports answer their peers: both tunnels are up
+    for gw in ("a-gw", "b-gw"):
+        log = pathlib.Path("%s/hosts/%s/run/gateway/vpn-site_%s.log" % (STATE_DIR, gw, "b" if gw == "a-gw" else "a"))
+        assert "Initialization Sequence Completed" in log.read_text()
+
+
+def test_overlay_address_survives_a_move_to_the_other_site(deployed):
+    mover, address, mac = "vcl-demo-mover", "10.241.0.200/24", "02:00:0a:f1:00:c8"
+    subprocess.run(["ip", "netns", "add", mover], check=True)
+
+    def plug(host):
+        subprocess.run(["ip", "-n", "vcl-" + host, "link", "add", "mv-port", "mtu", "1400", "type", "veth", "peer",
+                        "name", "eth0", "netns", mover], check=True)
+        subprocess.run(["ip", "-n", "vcl-" + host, "link", "set", "mv-port", "master", "vcbr0", "up"], check=True)
+        for cmd in (["link", "set", "eth0", "address", mac, "mtu", "1400"], ["addr", "add", address, "dev", "eth0"],
+                    ["link", "set", "eth0", "up"]):
+            subprocess.run(["ip", "-n", mover, *cmd], check=True)
+
+    try:
+        plug("a-h1")
+        for gw in ("a-gw", "b-gw"):  # reachable from its own site and across the VPN
+            assert ping(gw, "10.241.0.200", count=3, wait=3), gw
+        subprocess.run(["ip", "-n", "vcl-a-h1", "link", "del", "mv-port"], check=True)
+        plug("b-h2")  # the other site, same address and MAC
+        assert ns(mover, "ip", "-br", "addr", "show", "eth0").stdout.split()[2] == address
+        # its first frames teach the bridges where it is now (what a gratuitous ARP does after a migration)
+        for gw in ("b-gw", "a-gw"):
+            ping("demo-mover", "10.241.0.25%d" % (3 if gw == "b-gw" else 4), count=1, wait=2)
+        for gw in ("b-gw", "a-gw"):
+            assert ping(gw, "10.241.0.200", count=3, wait=3), gw
+    finally:
+        subprocess.run(["ip", "netns", "del", mover], check=False)
+        subprocess.run(["ip", "-n", "vcl-a-h1", "link", "del", "mv-port"], check=False, capture_output=True)
+
+
+def test_destroy_leaves_nothing(deployed):
     rc, out = playbook("destroy.yml")
     assert rc == 0, out[-15000:]
     assert leftovers() == ([], [], [])
@@ -69,3 +208,4 @@ def test_deploy_is_reachable_idempotent_and_destroy_leaves_nothing():
     rc, out = playbook("destroy.yml")
     assert rc == 0, out[-15000:]
     assert all(s["changed"] == 0 for s in recap(out).values()), out[-15000:]
+
