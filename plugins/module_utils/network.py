@@ -41,3 +41,19 @@ def vpn_peers(model, host, port_base=1194):
                               "device": "vt-" + other})
             index += 1
     return peers
+
+
+def wan_peers(model, host):
+    """The emulated WAN links of the gateway ``host``: per other site's
+    gateway, its WAN address and the link's latency, jitter and bandwidth,
+    with an NFQUEUE number (the order of the links in the inventory)."""
+    mine = model["hosts"][host]["site"]
+    gateways = dict(_gateways(model))
+    peers = []
+    for index, link in enumerate(model.get("wan_links") or []):
+        if mine in link["sites"]:
+            other = [s for s in link["sites"] if s != mine][0]
+            peers.append({"peer": model["hosts"][gateways[other]]["wan_ip"], "site": other,
+                          "latency_ms": link["latency_ms"], "jitter_ms": link.get("jitter_ms") or 0,
+                          "bandwidth_mbit": link["bandwidth_mbit"], "queue": index})
+    return peers

@@ -200,6 +200,30 @@ def test_overlay_address_survives_a_move_to_the_other_site(deployed):
         subprocess.run(["ip", "-n", "vcl-a-h1", "link", "del", "mv-port"], check=False, capture_output=True)
 
 
+def rtt_min_ms(src, dst, count=40):
+    out = ns("vcl-" + src, "ping", "-n", "-q", "-c", str(count), "-i", "0.05", dst, timeout=60).stdout
+    return float(re.search(r"= ([\d.]+)/", out).group(1))
+
+
+def test_emulated_wan_delay_is_within_0_3_ms_of_the_inventory(deployed):
+    base = rtt_min_ms("a-h1", LAN["b-h1"])
+    delayed_links = '{"vc_wan_links": [{"sites": ["site_a", "site_b"], "latency_ms": 2.5, "bandwidth_mbit": 1000}]}'
+    rc, out = playbook("deploy.yml", "-e", delayed_links)
+    assert rc == 0, out[-15000:]
+    try:
+        delayed = rtt_min_ms("a-h1", LAN["b-h1"])
+        one_way = (delayed - base) / 2
+        assert abs(one_way - 2.5) <= 0.3, "asked 2.5 ms one way, measured %.3f ms (RTT %.3f -> %.3f)" % (
+            one_way, base, delayed)
+        stats = pathlib.Path(STATE_DIR, "hosts/b-gw/run/wan/delay-0.json")
+        time.sleep(1.2)  # the delayer rewrites its statistics every second
+        assert '"released": 0,' not in stats.read_text()
+    finally:
+        rc, out = playbook("deploy.yml")  # back to the inventory's WAN
+        assert rc == 0, out[-15000:]
+    assert rtt_min_ms("a-h1", LAN["b-h1"], count=10) < base + 1.0
+
+
 def test_destroy_leaves_nothing(deployed):
     rc, out = playbook("destroy.yml")
     assert rc == 0, out[-15000:]

@@ -8,6 +8,9 @@ MODEL = {
                             "wan_ip": "198.18.0.%d" % i} for i, s in enumerate("abc", 1)},
 }
 MODEL["hosts"]["a-h1"] = {"site": "a", "gateway": False}
+MODEL["wan_links"] = [{"sites": ["a", "b"], "latency_ms": 2.5, "jitter_ms": 0, "bandwidth_mbit": 100},
+                      {"sites": ["c", "a"], "latency_ms": 5, "bandwidth_mbit": 10},
+                      {"sites": ["b", "c"], "latency_ms": 0, "jitter_ms": 0.1, "bandwidth_mbit": 1000}]
 
 
 def test_gateway_routes_to_every_other_site():
@@ -22,3 +25,10 @@ def test_full_mesh_ends_agree_on_port_and_roles():
     assert [(p["site"], p["port"], p["tls"]) for p in peers["b-gw"]] == [("a", 1194, "client"), ("c", 1196, "server")]
     assert [(p["site"], p["port"], p["tls"]) for p in peers["c-gw"]] == [("a", 1195, "client"), ("b", 1196, "client")]
     assert peers["a-gw"][0]["wan_ip"] == "198.18.0.2" and peers["a-gw"][0]["device"] == "vt-b"
+
+
+def test_wan_links_of_a_gateway_with_their_queue():
+    assert network.wan_peers(MODEL, "a-gw") == [
+        {"peer": "198.18.0.2", "site": "b", "latency_ms": 2.5, "jitter_ms": 0, "bandwidth_mbit": 100, "queue": 0},
+        {"peer": "198.18.0.3", "site": "c", "latency_ms": 5, "jitter_ms": 0, "bandwidth_mbit": 10, "queue": 1}]
+    assert [p["queue"] for p in network.wan_peers(MODEL, "c-gw")] == [1, 2]
