@@ -200,6 +200,24 @@ def test_overlay_address_survives_a_move_to_the_other_site(deployed):
         subprocess.run(["ip", "-n", "vcl-a-h1", "link", "del", "mv-port"], check=False, capture_output=True)
 
 
+def test_rotate_replaces_the_gateway_keys_and_the_tunnel_comes_back(deployed):
+    certs = [pathlib.Path(STATE_DIR, "hosts/%s/etc/gateway/cert.pem" % gw) for gw in ("a-gw", "b-gw")]
+    before = [c.read_text() for c in certs]
+    rc, out = playbook("deploy.yml", "-e", "gateway_rotate=true")
+    assert rc == 0, out[-15000:]
+    assert all(c.read_text() != b for c, b in zip(certs, before))
+    key = pathlib.Path(STATE_DIR, "hosts/a-gw/etc/gateway/key.pem")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert "BEGIN PRIVATE KEY" not in out  # no_log kept the key out of the output
+    deadline = time.time() + 60
+    while not ping("a-h1", LAN["b-h1"], wait=2) and time.time() < deadline:
+        time.sleep(1)
+    assert ping("a-h1", LAN["b-h1"], count=3, wait=3)
+    rc, out = playbook("deploy.yml")  # and without rotate, the new keys are kept
+    assert rc == 0, out[-15000:]
+    assert all(s["changed"] == 0 for s in recap(out).values()), out[-15000:]
+
+
 def rtt_min_ms(src, dst, count=40):
     out = ns("vcl-" + src, "ping", "-n", "-q", "-c", str(count), "-i", "0.05", dst, timeout=60).stdout
     return float(re.search(r"= ([\d.]+)/", out).group(1))
