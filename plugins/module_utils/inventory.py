@@ -116,7 +116,9 @@ def build_model(hostvars, groups, site_names=None):
 # Largest overlay MTU each VPN backend carries over a 1500-byte WAN without
 # fragmenting: OpenVPN tap adds the inner Ethernet header (14), its AEAD data
 # packet header and tag (24), UDP (8) and IPv4 (20).
-VPN_MTU = {"openvpn": 1500 - 14 - 24 - 8 - 20}
+# WireGuard: its interface MTU 1420 (1500 less 80, room for an IPv6 WAN), then
+# VXLAN inside it (inner Ethernet 14, VXLAN 8, UDP 8, IPv4 20).
+VPN_MTU = {"openvpn": 1500 - 14 - 24 - 8 - 20, "wireguard": 1420 - 14 - 8 - 8 - 20}
 
 
 def _show(value):
@@ -245,7 +247,7 @@ def validate(model):
 
     vpn = model.get("vpn", "openvpn")
     if c.value("cluster", "vc_gateway_vpn", vpn, lambda v: isinstance(v, str) and v in VPN_MTU, "one of %s"
-               % ", ".join(sorted(VPN_MTU)), "use openvpn (OpenVPN 2.6 in tap mode)"):
+               % ", ".join(sorted(VPN_MTU)), "use openvpn (OpenVPN 2.6 in tap mode) or wireguard (WireGuard carrying VXLAN)"):
         mtu = (model.get("overlay") or {}).get("mtu")
         if _is_int(mtu) and mtu > VPN_MTU[vpn]:
             c.error("cluster", "vc_overlay_mtu %d is too large for the %s tunnel (at most %d over a 1500-byte WAN); "

@@ -36,9 +36,14 @@ def vpn_peers(model, host, port_base=1194):
             if mine in (a, b):
                 other = b if mine == a else a
                 gw = dict(gateways)[other]
+                side = "server" if mine == a else "client"
                 peers.append({"site": other, "host": gw, "wan_ip": model["hosts"][gw]["wan_ip"],
-                              "port": port_base + index, "tls": "server" if mine == a else "client",
-                              "device": "vt-" + other})
+                              "port": port_base + index, "tls": side, "device": "vt-" + other,
+                              # WireGuard: interface names unique on the machine (wireguard-go's
+                              # control sockets share /var/run/wireguard), a /30 per pair
+                              "index": index, "wg": "wg%d%s" % (index, side[0]), "vxlan": "vx%d%s" % (index, side[0]),
+                              "wg_address": "169.254.%d.%d/30" % (100 + index, 1 if side == "server" else 2),
+                              "wg_peer_address": "169.254.%d.%d" % (100 + index, 2 if side == "server" else 1)})
             index += 1
     return peers
 

@@ -5,6 +5,8 @@
 with the wanted ports, MTU, address and routes; nothing when all is in place.
 """
 
+import hashlib
+
 
 def read_state(run_json):
     """{links: {name: {master, mtu, up, addresses}}, routes: {dst: (gateway, dev)}}."""
@@ -13,6 +15,7 @@ def read_state(run_json):
         links[link["ifname"]] = {
             "master": link.get("master"),
             "mtu": link.get("mtu"),
+            "mac": link.get("address"),
             "up": "UP" in link.get("flags", []),
             "kind": (link.get("linkinfo") or {}).get("info_kind"),
             "addresses": sorted("%s/%s" % (a["local"], a["prefixlen"])
@@ -25,6 +28,12 @@ def read_state(run_json):
     for route in run_json(["ip", "-j", "route", "show"]) or []:
         routes[route["dst"]] = (route.get("gateway"), route.get("dev"))
     return {"links": links, "routes": routes}
+
+
+def stable_mac(seed):
+    """A locally administered unicast MAC derived from ``seed``."""
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return "02:" + ":".join(digest[i:i + 2] for i in range(0, 10, 2))
 
 
 def plan(spec, state):
@@ -43,6 +52,10 @@ def plan(spec, state):
         cur = {"master": None, "mtu": int(mtu), "up": False, "addresses": []}
     if cur["mtu"] != int(mtu):
         actions.append(("MTU %s on %s" % (mtu, bridge), ["ip", "link", "set", bridge, "mtu", mtu]))
+    # A bridge takes the lowest MAC of its ports unless given one: a fixed MAC
+    # keeps the neighbours' ARP entries valid when tunnels come and go.
+    if spec.get("mac") and cur.get("mac") != spec["mac"]:
+        actions.append(("MAC %s on %s" % (spec["mac"], bridge), ["ip", "link", "set", bridge, "address", spec["mac"]]))
     for port in spec["ports"]:
         p = links.get(port)
         if p is None:

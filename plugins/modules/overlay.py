@@ -28,6 +28,10 @@ options:
   address:
     description: Address of the host on the overlay, as ADDRESS/PREFIX (gateways only); none when omitted.
     type: str
+  mac:
+    description: MAC address of the bridge; by default one derived from the host's name and the bridge's, so it
+      does not change when ports come and go.
+    type: str
   routes:
     description: Routes through the bridge, each with C(to) (network) and C(via) (address).
     type: list
@@ -52,6 +56,7 @@ actions:
 """
 
 import json
+import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vcluster.cluster.plugins.module_utils import overlay
@@ -65,6 +70,7 @@ def main():
             "ports": {"type": "list", "elements": "str", "default": []},
             "address": {"type": "str"},
             "routes": {"type": "list", "elements": "dict", "default": []},
+            "mac": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -73,8 +79,10 @@ def main():
         rc, out, _err = module.run_command(argv)
         return json.loads(out) if rc == 0 and out.strip() else None
 
+    spec = dict(module.params)
+    spec["mac"] = spec["mac"] or overlay.stable_mac("%s/%s" % (socket.gethostname(), spec["bridge"]))
     try:
-        actions = overlay.plan(module.params, overlay.read_state(run_json))
+        actions = overlay.plan(spec, overlay.read_state(run_json))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     if not module.check_mode:

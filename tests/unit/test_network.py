@@ -25,6 +25,12 @@ def test_full_mesh_ends_agree_on_port_and_roles():
     assert [(p["site"], p["port"], p["tls"]) for p in peers["b-gw"]] == [("a", 1194, "client"), ("c", 1196, "server")]
     assert [(p["site"], p["port"], p["tls"]) for p in peers["c-gw"]] == [("a", 1195, "client"), ("b", 1196, "client")]
     assert peers["a-gw"][0]["wan_ip"] == "198.18.0.2" and peers["a-gw"][0]["device"] == "vt-b"
+    # WireGuard: names unique across gateways, both ends of a pair in one /30
+    names = [p["wg"] for ps in peers.values() for p in ps]
+    assert len(names) == len(set(names)) == 6
+    a_b, b_a = peers["a-gw"][0], peers["b-gw"][0]
+    assert (a_b["wg_address"], a_b["wg_peer_address"]) == ("169.254.100.1/30", "169.254.100.2")
+    assert (b_a["wg_address"], b_a["wg_peer_address"]) == ("169.254.100.2/30", "169.254.100.1")
 
 
 def test_wan_links_of_a_gateway_with_their_queue():
