@@ -17,6 +17,9 @@
 #   install-criu.sh           converge
 #   install-criu.sh --check   say whether anything would change ("would ..."),
 #                             change nothing, exit 0
+#   install-criu.sh --print-mirror
+#                             print the Debian mirror it would use and exit
+#                             (the vnode role's image build uses it too)
 #
 # The last line of the output is always the status line. Everything is printed
 # with an "install-criu:" prefix; errors go to stderr with a non-zero exit.
@@ -40,12 +43,14 @@ readonly BUILD_DEPS=(build-essential pkgconf libprotobuf-c-dev protobuf-c-compil
 say() { printf 'install-criu: %s\n' "$*"; }
 warn() { printf 'install-criu: %s\n' "$*" >&2; }
 die() { printf 'install-criu: error: %s\n' "$*" >&2; exit 1; }
-usage() { printf 'usage: %s [--check]\n' "${0##*/}"; }
+usage() { printf 'usage: %s [--check | --print-mirror]\n' "${0##*/}"; }
 
 CHECK_ONLY=false
+PRINT_MIRROR=false
 case "$#:${1:-}" in
     0:) ;;
     1:--check) CHECK_ONLY=true ;;
+    1:--print-mirror) PRINT_MIRROR=true ;;
     1:-h | 1:--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
 esac
@@ -125,6 +130,13 @@ debian_mirror() {
         done
     } | awk '!found && /^https?:\/\/[^ ]*\/debian\/?$/ { sub(/\/$/, ""); print; found = 1 }'
 }
+
+if $PRINT_MIRROR; then
+    mirror=$(debian_mirror)
+    [[ -n $mirror ]] || die "no Debian main mirror (URI ending in /debian) in /etc/apt/sources.list or /etc/apt/sources.list.d/: set CRIU_MIRROR"
+    printf '%s\n' "$mirror"
+    exit 0
+fi
 
 tarball_version() { local v=${1#criu_}; printf '%s\n' "${v%.orig.tar.xz}"; }
 
