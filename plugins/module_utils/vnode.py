@@ -51,6 +51,8 @@ def lxc_config(spec, root):
         "lxc.init.cmd = /usr/local/sbin/vcluster-init",
         "lxc.tty.max = 0",
         "lxc.console.path = none",
+        # POSIX shared memory (MPI's shared-memory transport); CRIU saves tmpfs contents.
+        "lxc.mount.entry = tmpfs dev/shm tmpfs rw,nosuid,nodev,mode=1777,create=dir 0 0",
         "lxc.log.file = %s/%s/lxc.log" % (root, name),
         "lxc.log.level = WARN",
         "lxc.net.0.type = veth",

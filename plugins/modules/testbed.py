@@ -146,6 +146,25 @@ class Runner:
                 return
             pids = alive
 
+    def rooted_under(self, path):
+        """PIDs whose root directory is under ``path`` (the vnodes' processes)."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    root = os.readlink("/proc/%s/root" % entry)
+                except OSError:
+                    continue
+                if root == path or root.startswith(path + "/"):
+                    pids.append(int(entry))
+        return pids
+
+    def mounts_under(self, path):
+        """Mount points under ``path``, deepest first."""
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        return sorted({m for m in points if m.startswith(path + "/")}, key=len, reverse=True)
+
     def ensure_dir(self, path, changes):
         if not os.path.isdir(path):
             changes.append("create directory %s" % path)
@@ -183,6 +202,10 @@ class Runner:
         op = argv[0]
         if op == "@kill-netns":
             self.kill(self.netns_pids(argv[1]))
+        elif op == "@release":
+            self.kill(self.rooted_under(argv[1]))
+            for point in self.mounts_under(argv[1]):
+                self.run(["umount", "-l", point])
         elif op == "@sysctl":
             self.run(["nsenter", "--net=/run/netns/" + argv[1], "sysctl", "-q", "-w", "%s=%s" % (argv[2], argv[3])])
         elif op == "@uts":
@@ -239,6 +262,11 @@ def main():
     if module.params["state"] == "absent":
         uts_files = [os.path.join(tb.UTS_DIR, f) for f in os.listdir(tb.UTS_DIR)] if os.path.isdir(tb.UTS_DIR) else []
         actions = tb.plan_absent([spec, previous], state, uts_files)
+        state_dir = module.params["state_dir"]
+        if runner.rooted_under(state_dir) or runner.mounts_under(state_dir):
+            # vnodes still running on the hosts' disks (their hosts were not reachable to stop them)
+            actions.insert(0, ("stop the processes and unmount the file systems under %s" % state_dir,
+                               ["@release", state_dir]))
         if os.path.isdir(module.params["state_dir"]):
             actions.append(("remove %s (keys, configurations, host disks)" % module.params["state_dir"],
                             ["@rmtree", module.params["state_dir"]]))

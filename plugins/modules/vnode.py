@@ -163,7 +163,8 @@ def main():
     if module.check_mode or not steps:
         module.exit_json(**result)
 
-    if not os.path.isdir(p["image"]) or not os.path.isfile(os.path.join(p["image"], ".vcluster-image")):
+    needs_image = any(step in ("create", "recreate", "mount") for step, _name in steps)
+    if needs_image and not os.path.isfile(os.path.join(p["image"], ".vcluster-image")):
         module.fail_json(msg="base image %s is missing or incomplete; run the vnode role (it builds it)" % p["image"])
     os.makedirs(root, mode=0o700, exist_ok=True)
     for step, name in steps:
