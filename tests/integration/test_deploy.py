@@ -3,7 +3,11 @@ deploy builds the two-site cluster and reaches every host over SSH, a second
 deploy and a check-mode run change nothing, the site-to-site VPN carries
 traffic between the sites encrypted, from the WAN nothing but the tunnels
 answers, an overlay address keeps working when its interface moves to the
-other site, and destroy leaves nothing behind."""
+other site, the vnodes run on their hosts with fixed IPs and MACs (also
+after a move to the other site), MPI jobs run across the sites and verify,
+and destroy leaves nothing behind."""
+
+import json
 
 import os
 import pathlib
@@ -23,6 +27,9 @@ LAN = {"a-gw": "10.240.1.1", "a-h1": "10.240.1.11", "a-h2": "10.240.1.12",
 WAN = {"a-gw": "198.18.0.1", "b-gw": "198.18.0.2"}
 FABRIC = "vcl-demo-fabric"
 STATE_DIR = "/var/lib/vcluster/testbed"
+VNODES = {"vn-a1": ("a-h1", "10.241.0.11"), "vn-a2": ("a-h2", "10.241.0.12"),
+          "vn-b1": ("b-h1", "10.241.0.21"), "vn-b2": ("b-h2", "10.241.0.22")}
+VNODE_ENV = ["env", "HOME=/root", "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +69,8 @@ def leftovers():
             continue
         if STATE_DIR + "/" in cmd:
             procs.append(cmd)
+    with open("/proc/self/mountinfo") as f:
+        procs += ["mount " + line.split()[4] for line in f if line.split()[4].startswith(STATE_DIR + "/")]
     return ([line.split()[0] for line in netns.splitlines() if line.startswith("vcl-demo") or
              line.split()[0] in ["vcl-" + h for h in HOSTS]],
             [line.split()[0] for line in links.splitlines() if line.startswith("vcl-demo")], procs)
@@ -240,6 +249,85 @@ def test_emulated_wan_delay_is_within_0_3_ms_of_the_inventory(deployed):
         rc, out = playbook("deploy.yml")  # back to the inventory's WAN
         assert rc == 0, out[-15000:]
     assert rtt_min_ms("a-h1", LAN["b-h1"], count=10) < base + 1.0
+
+
+def lxc(host, *cmd):
+    return ns("vcl-" + host, *cmd[:1], "-P", "%s/hosts/%s/vnodes" % (STATE_DIR, host), *cmd[1:])
+
+
+def in_vnode(vnode, *cmd, host=None, timeout=60):
+    host = host or VNODES[vnode][0]
+    return ns("vcl-" + host, "lxc-attach", "-n", vnode, "-P", "%s/hosts/%s/vnodes" % (STATE_DIR, host),
+              "--clear-env", "--", *VNODE_ENV, *cmd, timeout=timeout)
+
+
+def mac_of(ip):
+    return "02:56:" + ":".join("%02x" % int(b) for b in ip.split("."))
+
+
+def vnode_link(vnode, host=None):
+    out = in_vnode(vnode, "ip", "-j", "addr", "show", "eth0", host=host).stdout
+    link = json.loads(out)[0]
+    return link["address"], ["%s/%s" % (a["local"], a["prefixlen"]) for a in link["addr_info"]], link["mtu"]
+
+
+def test_vnodes_run_on_their_hosts_with_fixed_ip_and_mac(deployed):
+    for vnode, (host, ip) in VNODES.items():
+        assert lxc(host, "lxc-info", "-n", vnode, "-s", "-H").stdout.strip() == "RUNNING", vnode
+        assert vnode_link(vnode) == (mac_of(ip), [ip + "/24"], 1400)
+        assert in_vnode(vnode, "hostname").stdout.strip() == vnode
+        for other, (_h, other_ip) in VNODES.items():
+            if other != vnode:
+                assert in_vnode(vnode, "ping", "-n", "-c1", "-W3", other_ip).returncode == 0, (vnode, other)
+
+
+def test_vnode_moved_to_the_other_site_keeps_its_ip_and_mac(deployed):
+    moved = [{"name": n, "host": "b-h2" if n == "vn-a2" else h, "ip": ip} for n, (h, ip) in VNODES.items()]
+    try:
+        rc, out = playbook("deploy.yml", "-e", json.dumps({"vc_vnodes": moved}))
+        assert rc == 0, out[-15000:]
+        assert lxc("a-h2", "lxc-info", "-n", "vn-a2", "-s", "-H").returncode != 0  # gone from its old host
+        assert vnode_link("vn-a2", host="b-h2") == (mac_of("10.241.0.12"), ["10.241.0.12/24"], 1400)
+        assert in_vnode("vn-a1", "ping", "-n", "-c1", "-W3", "10.241.0.12").returncode == 0
+        # MPI reaches it at its new place (its new keys were exchanged)
+        hosts = in_vnode("vn-a1", "mpirun", "--allow-run-as-root", "-np", "4", "--hostfile",
+                         "/etc/vcluster-hostfile", "hostname")
+        assert hosts.returncode == 0 and sorted(hosts.stdout.split()) == sorted(VNODES), hosts.stdout + hosts.stderr
+    finally:
+        rc, out = playbook("deploy.yml")
+        assert rc == 0, out[-15000:]
+    assert vnode_link("vn-a2") == (mac_of("10.241.0.12"), ["10.241.0.12/24"], 1400)
+
+
+def vcjobs():
+    out = in_vnode("vn-a1", "vcjob", "list")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_cg_runs_across_both_sites_and_verifies(deployed):
+    rc, out = playbook("run.yml", "-e", "job=cg.S", "-e", "wait=true")
+    assert rc == 0, out[-15000:]
+    assert re.search(r"Number of active processes:\s+4", out), out[-5000:]
+    assert re.search(r"Verification\s+=\s+SUCCESSFUL", out), out[-5000:]
+    job = vcjobs()[-1]
+    assert job["name"] == "cg.S" and job["status"] == "succeeded"
+    # the result file is in the head vnode; every rank ran on its own vnode
+    result = json.loads(in_vnode("vn-a1", "cat", job["dir"] + "/result.json").stdout)
+    assert result["verified"] is True and result["nprocs"] == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-e", "job=nosuch"], "unknown job 'nosuch'; valid jobs: ep.S"),
+    (["-e", "job=cg.Z"], "cg supports classes S, W, A"),
+    (["-e", "job=netpipe", "-e", "np=3"], "runs on exactly 2 ranks, not 3"),
+    (["-e", "job=cg.S", "-e", "np=9"], "9 ranks asked but the cluster has 4 MPI slots"),
+])
+def test_bad_job_is_refused_and_nothing_starts(deployed, args, message):
+    before = len(vcjobs())
+    rc, out = playbook("run.yml", *args)
+    assert rc != 0 and message in out, out[-5000:]
+    assert len(vcjobs()) == before
 
 
 def test_destroy_leaves_nothing(deployed):
