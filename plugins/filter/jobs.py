@@ -12,22 +12,38 @@ ENV = ["env", "HOME=/root", "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
        "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"]
 
 
-def vc_job(name, np=None, slots=1, params=None, workloads_dir=jobs.DEFAULT_WORKLOADS_DIR):
+def vc_job(name, np=None, vnodes=None, params=None, only=None, workloads_dir=jobs.DEFAULT_WORKLOADS_DIR):
     """{name, np, argv, launch, result_file}: ``launch`` is the command that
-    starts the job under vcjob in the head vnode (mpirun over the hostfile).
+    starts the job under vcjob in the head vnode: mpirun over the hostfile
+    (every vnode of ``vnodes``, the inventory's list), or over the vnodes
+    named in ``only`` (a list or a comma-separated string; one rank each).
     Fails with the catalogue's message for an unknown job, class, parameter
-    or number of ranks."""
+    or number of ranks, and for unknown vnodes."""
+    names = [v["name"] for v in vnodes or []]
+    if isinstance(only, str):
+        only = [v.strip() for v in only.split(",") if v.strip()]
+    unknown = [v for v in only or [] if v not in names]
+    if unknown:
+        raise AnsibleFilterError("vnodes=%s: no such vnode(s) %s; the cluster's vnodes are %s"
+                                 % (",".join(only), ", ".join(unknown), ", ".join(names)))
+    if only and names and only[0] != names[0]:
+        raise AnsibleFilterError("vnodes=%s: start the list with the head vnode %s (rank 0 runs there and writes "
+                                 "the job's result next to its output)" % (",".join(only), names[0]))
+    slots = len(only) if only else len(names)
     try:
         job = jobs.resolve_job(name, params or None, workloads_dir)
         ranks = jobs.check_np(job, np if np not in ("", None) else None)
     except jobs.JobError as err:
-        raise AnsibleFilterError("%s (run.yml -e job=NAME [-e np=N] [-e '{\"params\": {...}}'])" % err)
+        raise AnsibleFilterError("%s (run.yml -e job=NAME [-e np=N] [-e vnodes=A,B] [-e '{\"params\": {...}}'])"
+                                 % err)
     if ranks is None:
-        ranks = int(slots)
-    if ranks > int(slots):
-        raise AnsibleFilterError("job %r: %d ranks asked but the cluster has %d MPI slots (one per vnode); "
-                                 "use np <= %d" % (job["name"], ranks, int(slots), int(slots)))
-    mpirun = ["mpirun", "--hostfile", HOSTFILE, "-np", str(ranks)]
+        ranks = slots
+    if ranks > slots:
+        raise AnsibleFilterError("job %r: %d ranks asked but %s %d MPI slots (one per vnode); use np <= %d"
+                                 % (job["name"], ranks, "those vnodes have" if only else "the cluster has", slots,
+                                    slots))
+    where = ["--host", ",".join(only)] if only else ["--hostfile", HOSTFILE]
+    mpirun = ["mpirun"] + where + ["-np", str(ranks)]
     job.update(np=ranks, launch=ENV + [VCJOB, "start", job["name"], "--"] + mpirun + job["argv"])
     return job
 

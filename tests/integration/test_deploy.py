@@ -268,7 +268,8 @@ def mac_of(ip):
 def vnode_link(vnode, host=None):
     out = in_vnode(vnode, "ip", "-j", "addr", "show", "eth0", host=host).stdout
     link = json.loads(out)[0]
-    return link["address"], ["%s/%s" % (a["local"], a["prefixlen"]) for a in link["addr_info"]], link["mtu"]
+    ipv4 = ["%s/%s" % (a["local"], a["prefixlen"]) for a in link["addr_info"] if a["family"] == "inet"]
+    return link["address"], ipv4, link["mtu"]
 
 
 def test_vnodes_run_on_their_hosts_with_fixed_ip_and_mac(deployed):
