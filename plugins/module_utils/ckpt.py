@@ -1,0 +1,242 @@
+"""Checkpoints of the whole cluster: plain Python, no Ansible.
+
+What the fault-tolerance layer decides, as pure functions the plugins call:
+where a checkpoint lives on a host's store, what its manifest says and
+whether a copy matches it, which peers get the replicas (placement), which
+host restores each vnode (restore planning), and which checkpoints retention
+deletes.
+
+Layout of a host's store (``<store>`` is the host's local disk)::
+
+    <store>/<cluster>/catalog.json          the catalog (a copy on every host)
+    <store>/<cluster>/<id>/<vnode>/         one vnode's checkpoint <id>
+        images/                             CRIU images of its processes
+        fs.tar                              its file-system changes since the
+                                            previous checkpoint (overlay upper)
+        meta.json                           vnode, origin host, IP, base image,
+                                            parent checkpoint
+        MANIFEST.json                       sha256 and size of every file
+                                            above; written last: a directory
+                                            without it is incomplete
+    <store>/<cluster>/<id>/PREPARED         phase 1 done on this host
+    <store>/<cluster>/<id>/COMMITTED        phase 2: the checkpoint counts
+
+A checkpoint id is committed only when every vnode's manifest is complete on
+its origin host and every host has written PREPARED; only then does any host
+write COMMITTED.
+"""
+
+import hashlib
+import json
+import os
+import random as _random
+
+MANIFEST = "MANIFEST.json"
+PREPARED = "PREPARED"
+COMMITTED = "COMMITTED"
+CATALOG = "catalog.json"
+PLACEMENTS = ("random", "spread")
+CHUNK = 1 << 20
+
+
+class CheckpointError(ValueError):
+    """A request the checkpoint layer refuses (named, with the fix)."""
+
+
+# --- ids -------------------------------------------------------------------
+
+def parse_ckpt(value, committed):
+    """The checkpoint id asked for (``latest``, an integer or its string),
+    checked against the ``committed`` ids. Raises CheckpointError."""
+    ids = sorted(committed)
+    listing = ", ".join(map(str, ids)) if ids else "none yet (run checkpoint.yml)"
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "latest")):
+        if not ids:
+            raise CheckpointError("ckpt=latest: no committed checkpoint; committed: " + listing)
+        return ids[-1]
+    if isinstance(value, bool):
+        raise CheckpointError("ckpt=%r is not a checkpoint id; give an integer or latest (committed: %s)"
+                              % (value, listing))
+    try:
+        ckpt = int(str(value).strip())
+    except ValueError:
+        raise CheckpointError("ckpt=%s is not a checkpoint id; give an integer or latest (committed: %s)"
+                              % (value, listing))
+    if ckpt not in ids:
+        raise CheckpointError("ckpt=%d does not exist or is not committed; committed: %s" % (ckpt, listing))
+    return ckpt
+
+
+def next_id(known):
+    """The next checkpoint id: above every id any host has seen (committed,
+    aborted or partial), so an id is never reused."""
+    return max([0] + [int(i) for i in known]) + 1
+
+
+# --- paths and manifests ---------------------------------------------------
+
+def ckpt_dir(store, cluster, ckpt):
+    return os.path.join(store, cluster, str(ckpt))
+
+
+def vnode_dir(store, cluster, ckpt, vnode):
+    return os.path.join(store, cluster, str(ckpt), vnode)
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(top):
+    for base, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(base, name)
+            rel = os.path.relpath(path, top)
+            if rel != MANIFEST:
+                yield rel, path
+
+
+def make_manifest(top, **info):
+    """Manifest of every file under ``top`` (a vnode's checkpoint dir)."""
+    files = {rel: {"sha256": sha256_file(path), "size": os.path.getsize(path)} for rel, path in _files(top)}
+    return dict(info, files=files, size=sum(f["size"] for f in files.values()))
+
+
+def write_manifest(top, **info):
+    """Write MANIFEST.json last, atomically (tmp + rename); returns it."""
+    manifest = make_manifest(top, **info)
+    tmp = os.path.join(top, MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, os.path.join(top, MANIFEST))
+    return manifest
+
+
+def verify(top):
+    """Problems of the copy in ``top`` against its manifest ([] = verified)."""
+    path = os.path.join(top, MANIFEST)
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except OSError:
+        return ["no %s (incomplete copy)" % MANIFEST]
+    except ValueError:
+        return ["%s is not valid JSON" % MANIFEST]
+    problems = []
+    present = dict(_files(top))
+    for rel, want in sorted(manifest.get("files", {}).items()):
+        if rel not in present:
+            problems.append("%s is missing" % rel)
+        elif os.path.getsize(present[rel]) != want["size"]:
+            problems.append("%s has %d bytes, the manifest says %d" % (rel, os.path.getsize(present[rel]),
+                                                                        want["size"]))
+        elif sha256_file(present[rel]) != want["sha256"]:
+            problems.append("%s: sha256 mismatch" % rel)
+    for rel in sorted(set(present) - set(manifest.get("files", {}))):
+        if not rel.endswith(".tmp"):
+            problems.append("%s is not in the manifest" % rel)
+    return problems
+
+
+# --- placement -------------------------------------------------------------
+
+def place_replicas(origins, sites, k, policy, seed=None):
+    """Peers that receive each vnode's checkpoint.
+
+    ``origins``: {vnode: host that made the checkpoint}; ``sites``: {site:
+    [hosts that may hold copies]}; ``k``: copies besides the origin's.
+    ``random``: k distinct other hosts, uniformly (as in the paper).
+    ``spread``: other sites first, round-robin over them, a random host in
+    each, then the origin's own site: losing a whole site loses no vnode's
+    checkpoint as long as k >= 1 and there are at least two sites.
+    Returns {vnode: [peer, ...]}. Raises CheckpointError when k peers do not
+    exist."""
+    if policy not in PLACEMENTS:
+        raise CheckpointError("placement %r is unknown; use %s" % (policy, " or ".join(PLACEMENTS)))
+    rng = _random.Random(seed)
+    site_of = {h: s for s, hosts in sites.items() for h in hosts}
+    everyone = sorted(site_of)
+    placed = {}
+    for vnode in sorted(origins):
+        origin = origins[vnode]
+        others = [h for h in everyone if h != origin]
+        if k > len(others):
+            raise CheckpointError("vc_ft_replicas is %d but only %d other hosts can hold copies of %s; "
+                                  "lower vc_ft_replicas" % (k, len(others), vnode))
+        if policy == "random":
+            placed[vnode] = sorted(rng.sample(others, k))
+            continue
+        home = site_of.get(origin)
+        pools = {s: [h for h in sorted(hosts) if h != origin] for s, hosts in sites.items()}
+        for pool in pools.values():
+            rng.shuffle(pool)
+        order = [s for s in sorted(pools) if s != home]
+        rng.shuffle(order)
+        chosen = []
+        while len(chosen) < k and any(pools[s] for s in order):
+            for s in order:
+                if pools[s] and len(chosen) < k:
+                    chosen.append(pools[s].pop())
+        if home in pools:
+            while len(chosen) < k and pools[home]:
+                chosen.append(pools[home].pop())
+        placed[vnode] = sorted(chosen)
+    return placed
+
+
+# --- restore planning ------------------------------------------------------
+
+def plan_restore(ckpt, vnodes, copies, alive, current=None):
+    """Which host restores each vnode from which copy.
+
+    ``vnodes``: {vnode: host it last ran on}; ``copies``: {vnode: [hosts
+    holding a verified copy of checkpoint ``ckpt``]} (origin first);
+    ``alive``: hosts that answer; ``current``: optional {host: load} to
+    balance new placements. A vnode goes back to its own host when alive and
+    holding a copy; else to a live host holding a copy (the least loaded);
+    else a live host fetches a copy from a live holder. Raises
+    CheckpointError naming every vnode without a verified copy on a live host.
+    Returns {vnode: {"host": restore host, "source": host whose copy is used,
+    "moved": bool}}."""
+    alive = set(alive)
+    load = dict(current or {})
+    for host in alive:
+        load.setdefault(host, 0)
+    lost = sorted(v for v in vnodes if not [h for h in copies.get(v, []) if h in alive])
+    if lost:
+        raise CheckpointError("checkpoint %s cannot be restored: no verified copy on a live host for %s; "
+                              "nothing was changed" % (ckpt, ", ".join(lost)))
+    plan = {}
+    for vnode in sorted(vnodes):
+        home = vnodes[vnode]
+        holders = [h for h in copies[vnode] if h in alive]
+        if home in alive and home in holders:
+            plan[vnode] = {"host": home, "source": home, "moved": False}
+        elif home in alive:
+            plan[vnode] = {"host": home, "source": holders[0], "moved": False}
+        else:
+            target = min(holders, key=lambda h: (load[h], h))
+            plan[vnode] = {"host": target, "source": target, "moved": True}
+        load[plan[vnode]["host"]] = load.get(plan[vnode]["host"], 0) + 1
+    return plan
+
+
+# --- retention -------------------------------------------------------------
+
+def to_delete(committed, retention, partial=()):
+    """Checkpoint ids to delete: committed ones beyond the last ``retention``
+    (never the only committed one) and every partial (uncommitted) id older
+    than the newest committed one."""
+    committed = sorted(int(c) for c in committed)
+    keep = set(committed[-max(1, int(retention)):])
+    newest = committed[-1] if committed else None
+    old = [c for c in committed if c not in keep]
+    stale = [p for p in partial if newest is not None and int(p) < newest and int(p) not in committed]
+    return sorted(set(old) | {int(p) for p in stale})
