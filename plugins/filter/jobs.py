@@ -43,7 +43,8 @@ def vc_job(name, np=None, vnodes=None, params=None, only=None, workloads_dir=job
                                  % (job["name"], ranks, "those vnodes have" if only else "the cluster has", slots,
                                     slots))
     where = ["--host", ",".join(only)] if only else ["--hostfile", HOSTFILE]
-    mpirun = ["mpirun"] + where + ["-np", str(ranks)]
+    # No core binding: vnodes sharing a physical host would all bind to core 0.
+    mpirun = ["mpirun"] + where + ["-np", str(ranks), "--bind-to", "none"]
     job.update(np=ranks, launch=ENV + [VCJOB, "start", job["name"], "--"] + mpirun + job["argv"])
     return job
 

@@ -14,7 +14,7 @@ def test_default_is_one_rank_per_vnode_over_the_hostfile():
     launch = job["launch"]
     i = launch.index("/usr/local/bin/vcjob")
     assert launch[i:i + 4] == ["/usr/local/bin/vcjob", "start", "cg.S", "--"]
-    assert launch[i + 4:i + 9] == ["mpirun", "--hostfile", "/etc/vcluster-hostfile", "-np", "3"]
+    assert launch[i + 4:i + 11] == ["mpirun", "--hostfile", "/etc/vcluster-hostfile", "-np", "3", "--bind-to", "none"]
     assert launch[-4:] == ["cg", "S", "--result", "result.json"]
     assert "OMPI_ALLOW_RUN_AS_ROOT=1" in launch
 
