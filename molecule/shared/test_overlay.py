@@ -38,7 +38,8 @@ def test_gateway_wan_is_closed_but_for_the_tunnel(host):
     peers = [VARS[h]["vc_wan_ip"] for h in HOSTS if "gateways" in VARS[h]["group_names"] and h != name]
     rules = host.check_output("iptables -S INPUT").splitlines()
     for peer in peers:
-        assert any(r.startswith("-A INPUT -s %s/32 -i wan0 -p udp -m udp --dport " % peer) and r.endswith("ACCEPT")
-                   for r in rules), rules
+        assert any(r.startswith(("-A INPUT -s %s/32 -i wan0 -p udp -m udp --dport " % peer,
+                                 "-A INPUT -s %s/32 -i wan0 -p udp -m multiport --dports 500,4500 " % peer))
+                   and r.endswith("ACCEPT") for r in rules), rules
     assert rules[-1].startswith("-A INPUT -i wan0") and rules[-1].endswith("-j DROP"), rules
     assert "-A FORWARD -i wan0 -m conntrack --ctstate INVALID,NEW" in host.check_output("iptables -S FORWARD")

@@ -118,7 +118,9 @@ def build_model(hostvars, groups, site_names=None):
 # packet header and tag (24), UDP (8) and IPv4 (20).
 # WireGuard: its interface MTU 1420 (1500 less 80, room for an IPv6 WAN), then
 # VXLAN inside it (inner Ethernet 14, VXLAN 8, UDP 8, IPv4 20).
-VPN_MTU = {"openvpn": 1500 - 14 - 24 - 8 - 20, "wireguard": 1420 - 14 - 8 - 8 - 20}
+# IPsec: strongSwan's kernel-libipsec device (ipsec0) has MTU 1400 (room for
+# ESP in UDP over a 1500-byte WAN), then the same VXLAN inside it.
+VPN_MTU = {"openvpn": 1500 - 14 - 24 - 8 - 20, "wireguard": 1420 - 14 - 8 - 8 - 20, "ipsec": 1400 - 14 - 8 - 8 - 20}
 
 
 def _show(value):
@@ -247,7 +249,8 @@ def validate(model):
 
     vpn = model.get("vpn", "openvpn")
     if c.value("cluster", "vc_gateway_vpn", vpn, lambda v: isinstance(v, str) and v in VPN_MTU, "one of %s"
-               % ", ".join(sorted(VPN_MTU)), "use openvpn (OpenVPN 2.6 in tap mode) or wireguard (WireGuard carrying VXLAN)"):
+               % ", ".join(sorted(VPN_MTU)), "use openvpn (OpenVPN 2.6 in tap mode), wireguard (WireGuard "
+               "carrying VXLAN) or ipsec (strongSwan IKEv2/ESP carrying VXLAN)"):
         mtu = (model.get("overlay") or {}).get("mtu")
         if _is_int(mtu) and mtu > VPN_MTU[vpn]:
             c.error("cluster", "vc_overlay_mtu %d is too large for the %s tunnel (at most %d over a 1500-byte WAN); "

@@ -43,7 +43,13 @@ def vpn_peers(model, host, port_base=1194):
                               # control sockets share /var/run/wireguard), a /30 per pair
                               "index": index, "wg": "wg%d%s" % (index, side[0]), "vxlan": "vx%d%s" % (index, side[0]),
                               "wg_address": "169.254.%d.%d/30" % (100 + index, 1 if side == "server" else 2),
-                              "wg_peer_address": "169.254.%d.%d" % (100 + index, 2 if side == "server" else 1)})
+                              "wg_peer_address": "169.254.%d.%d" % (100 + index, 2 if side == "server" else 1),
+                              # IPsec (kernel-libipsec): the same pair of addresses as the SA's traffic
+                              # selectors, VXLAN between them; the first-sorted site initiates
+                              "ipsec_vxlan": "vi%d%s" % (index, side[0]),
+                              "ipsec_local": "169.254.%d.%d" % (100 + index, 1 if side == "server" else 2),
+                              "ipsec_remote": "169.254.%d.%d" % (100 + index, 2 if side == "server" else 1),
+                              "ipsec_initiator": side == "server"})
             index += 1
     return peers
 

@@ -102,6 +102,13 @@ def stop(pid, timeout):
             time.sleep(0.05)
 
 
+def every_cpu():
+    """Let the daemon run on every CPU: Ansible's mitogen strategy pins the
+    processes it starts to a subset of the CPUs (one CPU on a 2-core
+    machine), and a daemon would inherit that for its whole life."""
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
 def start(argv, pidfile, log):
     for path in (pidfile, log):
         if path:
@@ -109,7 +116,7 @@ def start(argv, pidfile, log):
     out = open(log, "ab") if log else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                close_fds=True, start_new_session=True, cwd="/")
+                                close_fds=True, start_new_session=True, cwd="/", preexec_fn=every_cpu)
     finally:
         if log:
             out.close()

@@ -232,7 +232,11 @@ class Runner:
             ns, uts, config, pidfile = argv[1:]
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
             self.run([SSHD, "-t", "-f", config])
-            self.run(["nsenter", "--net=/run/netns/" + ns, "--uts=" + uts, SSHD, "-f", config])
+            # every CPU: Ansible's mitogen strategy pins what it starts to a
+            # subset of the CPUs (one on a 2-core machine), and every process
+            # of the emulated host (its vnodes too) would inherit it from sshd
+            self.run(["taskset", "-c", "0-%d" % ((os.cpu_count() or 1) - 1), "nsenter", "--net=/run/netns/" + ns,
+                      "--uts=" + uts, SSHD, "-f", config])
             deadline = time.time() + 5
             while not os.path.exists(pidfile) and time.time() < deadline:
                 time.sleep(0.05)

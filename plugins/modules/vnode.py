@@ -195,8 +195,9 @@ def main():
                     "making the SSH host key of %s" % name)
             if module.run_command(["ip", "link", "show", model.veth_name(name)])[0] == 0:
                 module.run_command(["ip", "link", "del", model.veth_name(name)])
-            run(module, ["lxc-start", "-n", name, "-P", root, "-d"], "starting vnode %s (log: %s/lxc.log)"
-                % (name, base))
+            # on every CPU (what Ansible starts may be pinned to some; the vnode would inherit it)
+            run(module, ["taskset", "-c", "0-%d" % ((os.cpu_count() or 1) - 1), "lxc-start", "-n", name, "-P", root,
+                         "-d"], "starting vnode %s (log: %s/lxc.log)" % (name, base))
             run(module, ["lxc-wait", "-n", name, "-P", root, "-s", "RUNNING", "-t", "30"],
                 "waiting for vnode %s to run" % name)
     module.exit_json(**result)

@@ -282,6 +282,22 @@ def test_vnodes_run_on_their_hosts_with_fixed_ip_and_mac(deployed):
                 assert in_vnode(vnode, "ping", "-n", "-c1", "-W3", other_ip).returncode == 0, (vnode, other)
 
 
+def cpus_allowed(pid):
+    with open("/proc/%s/status" % pid) as f:
+        return [line.split()[1] for line in f if line.startswith("Cpus_allowed_list:")][0]
+
+
+def test_vnodes_and_daemons_may_use_every_cpu(deployed):
+    # Ansible's mitogen strategy pins what it starts to some CPUs (one, on 2
+    # cores); nothing long-lived of the cluster may inherit that.
+    every = "0-%d" % (os.cpu_count() - 1) if os.cpu_count() > 1 else "0"
+    for vnode, (host, _ip) in VNODES.items():
+        pid = lxc(host, "lxc-info", "-n", vnode, "-p", "-H").stdout.strip()
+        assert cpus_allowed(pid) == every, vnode
+    for pidfile in pathlib.Path(STATE_DIR, "hosts").glob("*-gw/run/gateway/*.pid"):
+        assert cpus_allowed(pidfile.read_text().split()[0]) == every, pidfile
+
+
 def test_vnode_moved_to_the_other_site_keeps_its_ip_and_mac(deployed):
     moved = [{"name": n, "host": "b-h2" if n == "vn-a2" else h, "ip": ip} for n, (h, ip) in VNODES.items()]
     try:

@@ -82,8 +82,11 @@ def test_embedded_default_is_valid(inv):
 
 @pytest.mark.parametrize("change, expected", [
     ({"vc_gateway_vpn": "pptp"},
-     "cluster: vc_gateway_vpn 'pptp' is not one of openvpn, wireguard; use openvpn (OpenVPN 2.6 in tap mode) or "
-     "wireguard (WireGuard carrying VXLAN)"),
+     "cluster: vc_gateway_vpn 'pptp' is not one of ipsec, openvpn, wireguard; use openvpn (OpenVPN 2.6 in tap "
+     "mode), wireguard (WireGuard carrying VXLAN) or ipsec (strongSwan IKEv2/ESP carrying VXLAN)"),
+    ({"vc_gateway_vpn": "ipsec"},
+     "cluster: vc_overlay_mtu 1400 is too large for the ipsec tunnel (at most 1350 over a 1500-byte WAN); "
+     "set vc_overlay_mtu to 1350 or less"),
     ({"vc_gateway_vpn": "wireguard"},
      "cluster: vc_overlay_mtu 1400 is too large for the wireguard tunnel (at most 1370 over a 1500-byte WAN); "
      "set vc_overlay_mtu to 1370 or less"),
