@@ -240,3 +240,214 @@ def to_delete(committed, retention, partial=()):
     old = [c for c in committed if c not in keep]
     stale = [p for p in partial if newest is not None and int(p) < newest and int(p) not in committed]
     return sorted(set(old) | {int(p) for p in stale})
+
+
+def to_delete_chained(committed, retention, parents, partial=()):
+    """Like ``to_delete``, but a checkpoint some kept checkpoint's file-system
+    chain needs is kept too. ``parents``: {id: {vnode: parent id or None}}."""
+    doomed = set(to_delete(committed, retention, partial))
+    keep = set(int(c) for c in committed) - doomed
+    needed = set()
+    for ckpt in keep:
+        for vnode, parent in (parents.get(ckpt) or parents.get(str(ckpt)) or {}).items():
+            seen = set()
+            while parent is not None and parent not in seen:
+                seen.add(parent)
+                needed.add(int(parent))
+                parent = (parents.get(parent) or parents.get(str(parent)) or {}).get(vnode)
+    return sorted(doomed - needed)
+
+
+# --- coordination (the playbooks' decisions, from every host's scan) --------
+
+def committed_ids(scans, catalogs=()):
+    """Ids committed anywhere: one COMMITTED marker means every host prepared."""
+    ids = set()
+    for scan in scans.values():
+        ids.update(int(i) for i in scan.get("committed", []))
+    return sorted(ids)
+
+
+def newest_catalog(scans):
+    best = None
+    for scan in scans.values():
+        cat = scan.get("catalog")
+        if isinstance(cat, dict) and (best is None or cat.get("serial", 0) > best.get("serial", 0)):
+            best = cat
+    return best or {}
+
+
+def locate(scans, vnodes):
+    """Where each vnode of the model runs now: {vnode: host} (RUNNING or
+    FROZEN on a live host) and the problems (not running, on two hosts)."""
+    where, problems = {}, []
+    for vnode in [v["name"] for v in vnodes]:
+        hosts = sorted(h for h, s in scans.items() if (s.get("vnodes") or {}).get(vnode) in ("RUNNING", "FROZEN"))
+        if not hosts:
+            problems.append("vnode %s is not running on any live host (deploy.yml starts it; restore.yml brings "
+                            "the cluster back from a checkpoint)" % vnode)
+        elif len(hosts) > 1:
+            problems.append("vnode %s runs on %s at once: stop all but one" % (vnode, " and ".join(hosts)))
+        else:
+            where[vnode] = hosts[0]
+    return where, problems
+
+
+def checkpoint_plan(scans, vnodes):
+    """The next checkpoint: its id and which host dumps which vnodes.
+    Raises CheckpointError (nothing changed) when a vnode is not running."""
+    where, problems = locate(scans, vnodes)
+    if problems:
+        raise CheckpointError("cannot checkpoint: " + "; ".join(problems))
+    seen = set()
+    for scan in scans.values():
+        seen.update(int(i) for i in scan.get("ids", []))
+    seen.add(int(newest_catalog(scans).get("last_id", 0)))
+    dumps = {}
+    for vnode, host in sorted(where.items()):
+        dumps.setdefault(host, []).append(vnode)
+    return {"id": next_id(seen), "dumps": dumps, "where": where}
+
+
+def chain_at(scan, ckpt, vnode):
+    """Chain of ids (oldest first) of ``vnode`` at ``ckpt`` in one host's scan,
+    or None when a member is missing, incomplete or (when verified) damaged."""
+    chain, cur, seen = [], ckpt, set()
+    while cur is not None:
+        info = (scan.get("copies", {}).get(str(cur)) or {}).get(vnode)
+        if not info or not info.get("complete") or info.get("problems") or cur in seen:
+            return None
+        seen.add(cur)
+        chain.append(int(cur))
+        cur = info.get("parent")
+    return list(reversed(chain))
+
+
+def replication_plan(ckpt, scans, where, sites, k, policy, previous=None, seed=None):
+    """Copies to make after checkpoint ``ckpt``: [{vnode, src, dst, ids}] (ids:
+    the chain members ``dst`` lacks, oldest first) and warnings.
+
+    ``sites``: {site: [live hosts that may hold copies]}. A vnode keeps the
+    peers of its previous checkpoint while they are alive (its chain is there
+    already); otherwise peers are placed by ``policy``."""
+    previous = previous or {}
+    live = {h for hosts in sites.values() for h in hosts}
+    copies, warnings = [], []
+    for vnode in sorted(where):
+        src = where[vnode]
+        chain = chain_at(scans[src], ckpt, vnode)
+        if chain is None:
+            raise CheckpointError("checkpoint %s of %s is not complete on %s" % (ckpt, vnode, src))
+        others = sorted(live - {src})
+        want = min(int(k), len(others))
+        if want < int(k):
+            warnings.append("%s: only %d other live hosts, %d copies instead of %d" % (vnode, len(others), want, k))
+        peers = [h for h in previous.get(vnode, []) if h in live and h != src][:want]
+        if len(peers) < want:
+            fresh = place_replicas({vnode: src}, {s: [h for h in hs if h not in peers] for s, hs in sites.items()},
+                                   want - len(peers), policy, seed=seed)[vnode]
+            peers = sorted(peers + fresh)
+        for dst in peers:
+            have = scans.get(dst, {})
+            missing = [c for c in chain if not ((have.get("copies", {}).get(str(c)) or {}).get(vnode) or {})
+                       .get("complete")]
+            copies.append({"vnode": vnode, "src": src, "dst": dst, "ids": missing})
+    return copies, warnings
+
+
+def build_catalog(cluster, scans, dead, previous, where=None):
+    """The catalog every host keeps: committed checkpoints, per vnode its
+    size, parent and the hosts holding a complete copy (copies on hosts
+    that are down are kept from the previous catalog, marked down)."""
+    previous = previous or {}
+    committed = committed_ids(scans)
+    checkpoints = {}
+    for ckpt in committed:
+        entry = {"vnodes": {}, "time": None}
+        for host, scan in sorted(scans.items()):
+            for vnode, info in (scan.get("copies", {}).get(str(ckpt)) or {}).items():
+                if not info.get("complete"):
+                    continue
+                v = entry["vnodes"].setdefault(vnode, {"size": info.get("size", 0), "parent": info.get("parent"),
+                                                       "origin": info.get("origin"), "copies": []})
+                v["copies"].append(host)
+                if info.get("time") and (entry["time"] is None or info["time"] < entry["time"]):
+                    entry["time"] = info["time"]
+        old = (previous.get("checkpoints") or {}).get(str(ckpt)) or {}
+        for vnode, info in (old.get("vnodes") or {}).items():
+            for host in info.get("copies", []):
+                if host in dead:
+                    v = entry["vnodes"].setdefault(vnode, dict(info, copies=[]))
+                    v.setdefault("down", []).append(host)
+        entry["size"] = sum(v["size"] for v in entry["vnodes"].values())
+        checkpoints[str(ckpt)] = entry
+    last = max([int(previous.get("last_id", 0))] + [int(i) for s in scans.values() for i in s.get("ids", [])])
+    return {"cluster": cluster, "serial": int(previous.get("serial", 0)) + 1, "last_id": last,
+            "checkpoints": checkpoints, "placement": dict(where or previous.get("placement") or {})}
+
+
+def restore_plan(value, scans, dead, vnodes, home=None):
+    """Everything restore.yml does, decided before it touches anything.
+
+    ``value``: the ckpt asked for; ``scans``: {live host: verified scan};
+    ``vnodes``: the model's vnodes [{name, host, ip}]; ``home``: {vnode: host
+    it last ran on} (the catalog's placement; default the inventory's).
+    Returns {ckpt, plan: {vnode: {host, source, moved}}, restore: {host:
+    [{name, ip}]}, fetch: [{vnode, src, dst, ids}], corrupt: [...]}."""
+    committed = committed_ids(scans)
+    ckpt = parse_ckpt(value, committed)
+    corrupt = []
+    copies = {}
+    for v in vnodes:
+        name = v["name"]
+        holders = []
+        for host, scan in sorted(scans.items()):
+            info = (scan.get("copies", {}).get(str(ckpt)) or {}).get(name)
+            if not info:
+                continue
+            for cid, cinfo in (scan.get("copies") or {}).items():
+                if (cinfo.get(name) or {}).get("problems"):
+                    corrupt.append("%s: checkpoint %s of %s: %s" % (host, cid, name,
+                                                                      "; ".join(cinfo[name]["problems"])))
+            if chain_at(scan, ckpt, name) is not None:
+                holders.append(host)
+        origin = [h for h in holders if h == (home or {}).get(name, v["host"])]
+        copies[name] = origin + [h for h in holders if h not in origin]
+    homes = {v["name"]: (home or {}).get(v["name"], v["host"]) for v in vnodes}
+    plan = plan_restore(ckpt, homes, copies, set(scans))
+    restore, fetch = {}, []
+    ips = {v["name"]: v["ip"] for v in vnodes}
+    for name, step in sorted(plan.items()):
+        restore.setdefault(step["host"], []).append({"name": name, "ip": ips[name]})
+        if step["source"] != step["host"]:
+            chain = chain_at(scans[step["source"]], ckpt, name)
+            have = scans.get(step["host"], {})
+            missing = [c for c in chain if chain_at(have, c, name) is None]
+            fetch.append({"vnode": name, "src": step["source"], "dst": step["host"], "ids": missing})
+    return {"ckpt": ckpt, "plan": plan, "restore": restore, "fetch": fetch, "corrupt": sorted(set(corrupt))}
+
+
+def ssh_argv(host):
+    """ssh command line for a host {address, user, key, ssh_args}: BatchMode on,
+    the inventory's options (host-key checking as it says) kept."""
+    import shlex
+    argv = ["ssh", "-o", "BatchMode=yes"]
+    if host.get("key"):
+        argv += ["-i", host["key"]]
+    argv += shlex.split(host.get("ssh_args") or "")
+    if host.get("user"):
+        argv += ["-l", host["user"]]
+    return argv + [host["address"]]
+
+
+def copy_commands(src, dst, cluster, ckpt, vnode):
+    """The sender and receiver commands that stream ``vnode``'s checkpoint
+    ``ckpt`` from host ``src`` into its incoming directory on ``dst``."""
+    import shlex
+    q = shlex.quote
+    src_dir = ckpt_dir(src["store"], cluster, ckpt)
+    incoming = os.path.join(ckpt_dir(dst["store"], cluster, ckpt), ".incoming-" + vnode)
+    send = "tar --create --file - --directory %s --sparse %s" % (q(src_dir), q(vnode))
+    recv = "rm -rf %s && mkdir -p -m 0700 %s && tar --extract --file - --directory %s" % (
+        q(incoming), q(incoming), q(incoming))
+    return ssh_argv(src) + [send], ssh_argv(dst) + [recv]

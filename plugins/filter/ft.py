@@ -1,0 +1,134 @@
+"""Filters of the fault-tolerance layer: thin glue over plugins/module_utils/ckpt.py.
+
+The playbooks (checkpoint.yml, restore.yml, checkpoints.yml) register one
+``vcluster.cluster.ckpt_host op=scan`` result per host and make every decision
+on the controller with these filters, before any host is changed.
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt
+
+
+def _wrap(func):
+    def call(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ckpt.CheckpointError as exc:
+            raise AnsibleFilterError(str(exc))
+    return call
+
+
+def scans(hostvars, hosts, var):
+    """{"scans": {host: scan}, "dead": [hosts]} from the registered ``var``."""
+    found, dead = {}, []
+    for host in hosts:
+        res = hostvars[host].get(var) if host in hostvars else None
+        if not isinstance(res, dict) or res.get("unreachable") or res.get("failed") or "result" not in res:
+            dead.append(host)
+        else:
+            found[host] = res["result"]
+    return {"scans": found, "dead": sorted(dead)}
+
+
+def checkpoint_plan(state, vnodes):
+    return ckpt.checkpoint_plan(state["scans"], vnodes)
+
+
+def replication_plan(state, ckpt_id, where, sites, k, policy, previous=None):
+    live_sites = {s: [h for h in hs if h in state["scans"]] for s, hs in sites.items()}
+    copies, warnings = ckpt.replication_plan(int(ckpt_id), state["scans"], where, live_sites, int(k), policy,
+                                             previous=previous)
+    return {"copies": copies, "warnings": warnings}
+
+
+def replicas_of(catalog_entry_or_copies):
+    """{vnode: [peers]} from a replication plan's copies (the next
+    checkpoint keeps them)."""
+    peers = {}
+    for c in catalog_entry_or_copies:
+        peers.setdefault(c["vnode"], []).append(c["dst"])
+    return {v: sorted(set(h)) for v, h in peers.items()}
+
+
+def catalog(state, cluster, where=None, replicas=None):
+    previous = ckpt.newest_catalog(state["scans"])
+    cat = ckpt.build_catalog(cluster, state["scans"], set(state["dead"]), previous, where=where)
+    cat["replicas"] = dict(previous.get("replicas") or {}, **(replicas or {}))
+    return cat
+
+
+def retention(state, keep):
+    committed = ckpt.committed_ids(state["scans"])
+    parents = {}
+    partial = set()
+    for scan in state["scans"].values():
+        for cid, copies in (scan.get("copies") or {}).items():
+            for vnode, info in copies.items():
+                parents.setdefault(int(cid), {})[vnode] = info.get("parent")
+        partial.update(int(i) for i in scan.get("ids", []) if int(i) not in committed)
+    return ckpt.to_delete_chained(committed, keep, parents, sorted(partial))
+
+
+def restore_plan(state, value, vnodes):
+    previous = ckpt.newest_catalog(state["scans"])
+    return ckpt.restore_plan(value, state["scans"], set(state["dead"]), vnodes,
+                             home=previous.get("placement") or None)
+
+
+def locate(state, vnodes):
+    where, problems = ckpt.locate(state["scans"], vnodes)
+    return {"where": where, "problems": problems}
+
+
+def holders(sites, gateways=()):
+    """{site: [hosts that may hold checkpoint copies]}: every host of the site
+    but its gateway (a network box, not a compute host)."""
+    return {name: [h for h in site["hosts"] if h not in gateways] for name, site in sites.items()}
+
+
+def ssh_hosts(hosts, hostvars):
+    """How the controller reaches each host over SSH (for ckpt_copy)."""
+    out = {}
+    for host in hosts:
+        hv = hostvars[host]
+        store = hv.get("vc_store_dir") or "/var/lib/vcluster/store"
+        out[host] = {"address": str(hv.get("ansible_host") or host), "user": str(hv.get("ansible_user") or ""),
+                     "key": str(hv.get("ansible_ssh_private_key_file") or ""),
+                     "ssh_args": " ".join(str(hv.get(v) or "") for v in ("ansible_ssh_common_args",
+                                                                            "ansible_ssh_extra_args")).strip(),
+                     "store": str(store)}
+    return out
+
+
+def plan_line(pair):
+    """One line of a restore plan: (vnode, {host, source, moved})."""
+    vnode, step = pair
+    line = "%s: on %s" % (vnode, step["host"])
+    if step["source"] != step["host"]:
+        line += ", copy fetched from %s" % step["source"]
+    if step.get("moved"):
+        line += " (moved: its host is down)"
+    return line
+
+
+def plan_hosts(plan):
+    return {vnode: step["host"] for vnode, step in plan.items()}
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "vc_ft_scans": scans,
+            "vc_ft_checkpoint_plan": _wrap(checkpoint_plan),
+            "vc_ft_replication_plan": _wrap(replication_plan),
+            "vc_ft_replicas_of": replicas_of,
+            "vc_ft_catalog": _wrap(catalog),
+            "vc_ft_retention": _wrap(retention),
+            "vc_ft_restore_plan": _wrap(restore_plan),
+            "vc_ft_locate": locate,
+            "vc_ft_holders": holders,
+            "vc_ft_plan_line": plan_line,
+            "vc_ft_plan_hosts": plan_hosts,
+            "vc_ft_ssh_hosts": ssh_hosts,
+        }

@@ -1,0 +1,434 @@
+"""What one physical host does for a checkpoint or a restore: plain Python.
+
+The module ``vcluster.cluster.ckpt_host`` is a thin wrapper over these
+functions; they run on the host (in its network namespace, where its vnodes'
+LXC monitors listen) and call LXC, CRIU (through ``lxc-checkpoint``) and tar
+through ``run(argv, **kw) -> (rc, stdout, stderr)`` so the logic is testable
+without containers.
+
+A vnode's file system is an overlay: the shared base image (read-only) plus
+its own layer ``<root>/<vnode>/upper``. A checkpoint saves that layer
+incrementally: ``fs.tar`` holds what changed since the parent checkpoint
+(``meta.json`` names it; none = a full save) and ``fs.list`` every path the
+layer has, so a restore extracts the chain of saves oldest first and then
+deletes what is not in the list (files deleted since the parent). Overlay
+whiteouts (character devices 0/0) and opaque directories (xattr
+``trusted.overlay.opaque``) are kept by tar like any other file.
+
+``<root>/<vnode>/ft.json`` records which checkpoint the layer continues
+from, and since when it changed ({"ckpt": id, "since_ns": time}); a dump
+uses it as the parent when that checkpoint is here and the chain is short
+enough, else it saves the layer in full.
+"""
+
+import json
+import os
+import shutil
+import time
+
+from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
+
+FT_STATE = "ft.json"
+FS_TAR = "fs.tar"
+FS_LIST = "fs.list"
+META = "meta.json"
+IMAGES = "images"
+TAR_XATTRS = ["--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"]
+
+
+class HostError(RuntimeError):
+    """An operation failed on this host (the message names the vnode and the step)."""
+
+
+def _check(run, argv, what, **kw):
+    rc, out, err = run(argv, **kw)
+    if rc != 0:
+        raise HostError("%s failed (rc %d): %s" % (what, rc, (err or out or "").strip()[-2000:]))
+    return out
+
+
+def lxc_state(run, root, name):
+    rc, out, _ = run(["lxc-info", "-n", name, "-P", root, "-s", "-H"])
+    return out.strip() if rc == 0 else "ABSENT"
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def write_json(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+# --- scanning the store ------------------------------------------------------
+
+def running_vnodes(run, root):
+    """{vnode: LXC state} of the project's vnodes under ``root``."""
+    found = {}
+    if root and os.path.isdir(root):
+        for name in sorted(os.listdir(root)):
+            if os.path.isfile(os.path.join(root, name, "vnode.json")):
+                found[name] = lxc_state(run, root, name)
+    return found
+
+
+def scan(store, cluster, verify=False, run=None, root=None):
+    """What this host's store holds for ``cluster``: every checkpoint id seen,
+    which are prepared/committed here, and per id and vnode the copy's
+    meta (parent, origin, size) and, with ``verify``, its problems; with
+    ``root``, the vnodes present on the host and their state; the catalog."""
+    top = os.path.join(store, cluster)
+    result = {"ids": [], "committed": [], "prepared": [], "copies": {}, "incoming": [],
+              "vnodes": running_vnodes(run, root) if run else {},
+              "catalog": read_json(os.path.join(top, C.CATALOG))}
+    if not os.path.isdir(top):
+        return result
+    for entry in sorted(os.listdir(top)):
+        path = os.path.join(top, entry)
+        if entry.isdigit() and os.path.isdir(path):
+            ckpt = int(entry)
+            result["ids"].append(ckpt)
+            if os.path.exists(os.path.join(path, C.COMMITTED)):
+                result["committed"].append(ckpt)
+            if os.path.exists(os.path.join(path, C.PREPARED)):
+                result["prepared"].append(ckpt)
+            copies = {}
+            for vnode in sorted(os.listdir(path)):
+                vdir = os.path.join(path, vnode)
+                if not os.path.isdir(vdir):
+                    continue
+                if vnode.startswith("."):
+                    result["incoming"].append("%s/%s" % (entry, vnode))
+                    continue
+                manifest = read_json(os.path.join(vdir, C.MANIFEST)) or {}
+                info = {"complete": bool(manifest), "size": manifest.get("size", 0),
+                        "parent": manifest.get("parent"), "origin": manifest.get("origin"),
+                        "time": manifest.get("time"), "image": manifest.get("image"),
+                        "ip": manifest.get("ip")}
+                if verify:
+                    info["problems"] = C.verify(vdir)
+                copies[vnode] = info
+            result["copies"][str(ckpt)] = copies
+    result["ids"].sort()
+    return result
+
+
+# --- the checkpoint ----------------------------------------------------------
+
+def freeze(run, root, vnodes):
+    """Freeze every vnode (the barrier). Returns {vnode: seconds}."""
+    took = {}
+    for name in vnodes:
+        start = time.monotonic()
+        state = lxc_state(run, root, name)
+        if state not in ("RUNNING", "FROZEN"):
+            raise HostError("vnode %s is %s, not running: deploy.yml starts it" % (name, state))
+        if state == "RUNNING":
+            _check(run, ["lxc-freeze", "-n", name, "-P", root], "freezing vnode %s" % name)
+        took[name] = round(time.monotonic() - start, 4)
+    return took
+
+
+def freezer_file(run, root, name, sys_cgroup="/sys/fs/cgroup"):
+    """The freezer control of the vnode's cgroup: (path, frozen value, thawed
+    value), or None. A vnode restored by CRIU comes back frozen in the v1
+    freezer while LXC's monitor reports RUNNING: the state is read here."""
+    rc, out, _ = run(["lxc-info", "-n", name, "-P", root, "-p", "-H"])
+    if rc != 0 or not out.strip().isdigit():
+        return None
+    try:
+        with open("/proc/%s/cgroup" % out.strip()) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _id, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            return os.path.join(sys_cgroup, "freezer", path.lstrip("/"), "freezer.state"), "FROZEN", "THAWED"
+    for line in lines:
+        _id, controllers, path = line.split(":", 2)
+        if _id == "0" and controllers == "":
+            candidate = os.path.join(sys_cgroup, path.lstrip("/"), "cgroup.freeze")
+            if os.path.exists(candidate):
+                return candidate, "1", "0"
+    return None
+
+
+def thaw(run, root, vnodes):
+    """Thaw every vnode that is frozen (missing ones are skipped: thaw must
+    always be safe to call, also after a failure). Returns the vnodes thawed."""
+    thawed = []
+    for name in vnodes:
+        state = lxc_state(run, root, name)
+        if state == "FROZEN":
+            _check(run, ["lxc-unfreeze", "-n", name, "-P", root], "thawing vnode %s" % name)
+            thawed.append(name)
+        control = freezer_file(run, root, name) if state in ("RUNNING", "FROZEN") else None
+        if control and os.path.exists(control[0]):
+            with open(control[0]) as f:
+                current = f.read().strip()
+            if current != control[2]:
+                with open(control[0], "w") as f:
+                    f.write(control[2])
+                if name not in thawed:
+                    thawed.append(name)
+    return thawed
+
+
+def upper_paths(upper):
+    """Every path of the layer, relative, parents before children."""
+    paths = []
+    for base, dirs, files in os.walk(upper):
+        dirs.sort()
+        rel = os.path.relpath(base, upper)
+        for name in sorted(dirs) + sorted(files):
+            paths.append(name if rel == "." else os.path.join(rel, name))
+    return paths
+
+
+def changed_paths(upper, paths, since_ns):
+    """The paths whose inode changed (ctime) at or after ``since_ns``."""
+    if since_ns is None:
+        return list(paths)
+    changed = []
+    for rel in paths:
+        try:
+            if os.lstat(os.path.join(upper, rel)).st_ctime_ns >= since_ns:
+                changed.append(rel)
+        except FileNotFoundError:
+            pass
+    return changed
+
+
+def choose_parent(store, cluster, vnode, state, max_chain):
+    """The checkpoint the new save can be incremental to, or None (full)."""
+    if not state or state.get("ckpt") is None or state.get("since_ns") is None:
+        return None
+    parent = int(state["ckpt"])
+    chain = chain_of(store, cluster, vnode, parent)
+    if chain is None or len(chain) >= max_chain:
+        return None
+    return parent
+
+
+def chain_of(store, cluster, vnode, ckpt):
+    """The ids whose fs saves rebuild ``vnode``'s layer at ``ckpt``, oldest
+    first, or None when one is missing here."""
+    chain = []
+    seen = set()
+    while ckpt is not None:
+        if ckpt in seen:
+            return None
+        seen.add(ckpt)
+        manifest = read_json(os.path.join(C.vnode_dir(store, cluster, ckpt, vnode), C.MANIFEST))
+        if not manifest:
+            return None
+        chain.append(int(ckpt))
+        ckpt = manifest.get("parent")
+    return list(reversed(chain))
+
+
+def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host):
+    """Dump one frozen vnode into <store>/<cluster>/<ckpt>/<vnode>: CRIU images
+    (the vnode stays frozen), the layer's changes, meta, manifest last."""
+    base = os.path.join(root, vnode)
+    upper = os.path.join(base, "upper")
+    out = C.vnode_dir(store, cluster, ckpt, vnode)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(out, mode=0o700)
+    state = read_json(os.path.join(base, FT_STATE))
+    parent = choose_parent(store, cluster, vnode, state, max_chain)
+    started = time.monotonic()
+    stamp_ns = time.time_ns()
+    images = os.path.join(out, IMAGES)
+    os.makedirs(images, mode=0o700)
+    # No -s: the vnode is left as it was (frozen: CRIU keeps the freezer state).
+    _check(run, ["lxc-checkpoint", "-n", vnode, "-P", root, "-D", images],
+           "CRIU dump of vnode %s (log: %s/dump.log)" % (vnode, images))
+    images_s = time.monotonic() - started
+    paths = upper_paths(upper)
+    changed = changed_paths(upper, paths, state.get("since_ns") if parent is not None else None)
+    with open(os.path.join(out, FS_LIST), "wb") as f:
+        f.write(b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths))
+    listing = os.path.join(out, ".changed")
+    with open(listing, "wb") as f:
+        f.write(b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in changed))
+    _check(run, ["tar", "--create", "--file", os.path.join(out, FS_TAR), "--directory", upper, "--no-recursion",
+                 "--null", "--files-from", listing, "--sparse"] + TAR_XATTRS,
+           "saving the file-system changes of vnode %s" % vnode)
+    os.unlink(listing)
+    meta = dict(info, vnode=vnode, ckpt=int(ckpt), parent=parent, origin=host, time=round(time.time(), 3),
+                fs_changed=len(changed), fs_paths=len(paths))
+    write_json(os.path.join(out, META), meta)
+    manifest = C.write_manifest(out, **meta)
+    # The layer now continues from this checkpoint (a failed checkpoint is
+    # never a parent: choose_parent needs its manifest and it is deleted).
+    write_json(os.path.join(base, FT_STATE), {"ckpt": int(ckpt), "since_ns": stamp_ns})
+    return {"vnode": vnode, "size": manifest["size"], "parent": parent, "fs_changed": len(changed),
+            "images_s": round(images_s, 3), "total_s": round(time.monotonic() - started, 3),
+            "images_size": sum(v["size"] for k, v in manifest["files"].items() if k.startswith(IMAGES + "/")),
+            "fs_size": manifest["files"].get(FS_TAR, {}).get("size", 0)}
+
+
+def mark(store, cluster, ckpt, marker):
+    path = C.ckpt_dir(store, cluster, ckpt)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    with open(os.path.join(path, marker), "w") as f:
+        f.write("%s\n" % time.time())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def prepare(store, cluster, ckpt, vnodes):
+    """Phase 1: every vnode of this host has a verified copy: PREPARED."""
+    problems = []
+    for vnode in vnodes:
+        problems += ["%s: %s" % (vnode, p) for p in C.verify(C.vnode_dir(store, cluster, ckpt, vnode))]
+    if problems:
+        raise HostError("checkpoint %s is not complete here: %s" % (ckpt, "; ".join(problems)))
+    mark(store, cluster, ckpt, C.PREPARED)
+
+
+def abort(store, cluster, ckpt):
+    """Delete checkpoint ``ckpt`` here unless it is committed. Returns True when deleted."""
+    path = C.ckpt_dir(store, cluster, ckpt)
+    if os.path.exists(os.path.join(path, C.COMMITTED)):
+        return False
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+        return True
+    return False
+
+
+def delete(store, cluster, ids):
+    deleted = []
+    for ckpt in ids:
+        path = C.ckpt_dir(store, cluster, ckpt)
+        if os.path.isdir(path):
+            # COMMITTED goes first: a half-deleted checkpoint never looks committed.
+            for marker in (C.COMMITTED, C.PREPARED):
+                if os.path.exists(os.path.join(path, marker)):
+                    os.unlink(os.path.join(path, marker))
+            shutil.rmtree(path)
+            deleted.append(int(ckpt))
+    return deleted
+
+
+# --- receiving replicas ------------------------------------------------------
+
+def incoming_dir(store, cluster, ckpt, vnode):
+    return os.path.join(C.ckpt_dir(store, cluster, ckpt), ".incoming-" + vnode)
+
+
+def accept(store, cluster, ckpt, vnode):
+    """Verify a received copy (in its incoming dir) and move it into place.
+    Returns [] or the problems (the incoming copy is then deleted)."""
+    incoming = incoming_dir(store, cluster, ckpt, vnode)
+    src = os.path.join(incoming, vnode)
+    problems = C.verify(src) if os.path.isdir(src) else ["nothing was received"]
+    if not problems:
+        final = C.vnode_dir(store, cluster, ckpt, vnode)
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.rename(src, final)
+    shutil.rmtree(incoming, ignore_errors=True)
+    return problems
+
+
+# --- restore -----------------------------------------------------------------
+
+def stop_vnode(run, root, name, veth):
+    """Stop and unmount a vnode instance, keep nothing of it but its config dir."""
+    state = lxc_state(run, root, name)
+    if state == "FROZEN":
+        run(["lxc-unfreeze", "-n", name, "-P", root])
+    if state not in ("STOPPED", "ABSENT"):
+        _check(run, ["lxc-stop", "-n", name, "-P", root, "-k"], "stopping vnode %s" % name)
+    rootfs = os.path.join(root, name, "rootfs")
+    if is_mounted(rootfs):
+        _check(run, ["umount", rootfs], "unmounting the root file system of %s" % name)
+    if run(["ip", "link", "show", veth])[0] == 0:
+        run(["ip", "link", "del", veth])
+
+
+def remove_vnode(run, root, name, veth):
+    stop_vnode(run, root, name, veth)
+    if os.path.isdir(os.path.join(root, name)):
+        shutil.rmtree(os.path.join(root, name))
+
+
+def is_mounted(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def rebuild_layer(run, store, cluster, ckpt, vnode, upper):
+    """Rebuild the vnode's layer at ``ckpt`` from its chain of saves."""
+    chain = chain_of(store, cluster, vnode, ckpt)
+    if chain is None:
+        raise HostError("the file-system chain of %s at checkpoint %s is incomplete on this host" % (vnode, ckpt))
+    if os.path.isdir(upper):
+        shutil.rmtree(upper)
+    os.makedirs(upper, mode=0o755)
+    for cid in chain:
+        _check(run, ["tar", "--extract", "--file", os.path.join(C.vnode_dir(store, cluster, cid, vnode), FS_TAR),
+                     "--directory", upper, "--same-permissions"] + TAR_XATTRS,
+               "restoring the file-system save %s of vnode %s" % (cid, vnode))
+    with open(os.path.join(C.vnode_dir(store, cluster, ckpt, vnode), FS_LIST), "rb") as f:
+        keep = {p.decode("utf-8", "surrogateescape") for p in f.read().split(b"\0") if p}
+    for rel in reversed(upper_paths(upper)):
+        if rel not in keep:
+            path = os.path.join(upper, rel)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+    return chain
+
+
+def restore_vnode(run, store, cluster, ckpt, root, vnode, spec, image, config, marker, veth, bridge):
+    """Make the vnode run from checkpoint ``ckpt`` on this host, FROZEN.
+
+    ``config``/``marker``: the LXC configuration and vnode.json for this host.
+    CRIU's dump was taken frozen, so the restored processes stay frozen until
+    ``thaw``: the cluster resumes as a whole."""
+    started = time.monotonic()
+    base = os.path.join(root, vnode)
+    remove_vnode(run, root, vnode, veth)
+    for sub in ("work", "rootfs"):
+        os.makedirs(os.path.join(base, sub), mode=0o755, exist_ok=True)
+    chain = rebuild_layer(run, store, cluster, ckpt, vnode, os.path.join(base, "upper"))
+    fs_s = time.monotonic() - started
+    _check(run, ["mount", "-t", "overlay", "overlay", "-o",
+                 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (image, base, base),
+                 os.path.join(base, "rootfs")], "mounting the root file system of %s" % vnode)
+    with open(os.path.join(base, "config"), "w") as f:
+        f.write(config)
+    write_json(os.path.join(base, "vnode.json"), marker)
+    images = os.path.join(C.vnode_dir(store, cluster, ckpt, vnode), IMAGES)
+    log = os.path.join(base, "restore.log")
+    # The restored LXC monitor keeps the caller's stdout/stderr: give it a
+    # file, never a pipe (a reader would wait for EOF forever).
+    with open(log, "w") as out:
+        rc, _o, _e = run(["lxc-checkpoint", "-r", "-n", vnode, "-P", root, "-D", images], stdout=out, stderr=out)
+    if rc != 0:
+        with open(log) as f:
+            tail = f.read()[-1500:]
+        raise HostError("CRIU restore of vnode %s from checkpoint %s failed (rc %d; %s/restore.log, %s/restore.log "
+                        "in the images): %s" % (vnode, ckpt, rc, base, images, tail.strip()))
+    # LXC does not run lxc.net.0.script.up on a restore: attach the veth.
+    _check(run, ["ip", "link", "set", veth, "master", bridge, "up"], "attaching %s to %s" % (veth, bridge))
+    write_json(os.path.join(base, FT_STATE), {"ckpt": int(ckpt), "since_ns": time.time_ns()})
+    state = lxc_state(run, root, vnode)
+    return {"vnode": vnode, "chain": chain, "fs_s": round(fs_s, 3), "total_s": round(time.monotonic() - started, 3),
+            "state": state}
