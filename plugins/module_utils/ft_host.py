@@ -426,6 +426,9 @@ def restore_vnode(run, store, cluster, ckpt, root, vnode, spec, image, config, m
             tail = f.read()[-1500:]
         raise HostError("CRIU restore of vnode %s from checkpoint %s failed (rc %d; %s/restore.log, %s/restore.log "
                         "in the images): %s" % (vnode, ckpt, rc, base, images, tail.strip()))
+    criu_log = os.path.join(images, "restore.log")
+    if os.path.exists(criu_log):  # CRIU's log of this restore: keep it with the vnode, not in the copy
+        shutil.move(criu_log, os.path.join(base, "criu-restore.log"))
     # LXC does not run lxc.net.0.script.up on a restore: attach the veth.
     _check(run, ["ip", "link", "set", veth, "master", bridge, "up"], "attaching %s to %s" % (veth, bridge))
     write_json(os.path.join(base, FT_STATE), {"ckpt": int(ckpt), "since_ns": time.time_ns()})

@@ -226,7 +226,7 @@ def main():
             changed = old != p["catalog"]
             if changed:
                 H.write_json(path, p["catalog"])
-            result = path
+            result = {"path": path, "catalog": p["catalog"]}
     except (H.HostError, C.CheckpointError, OSError) as exc:
         module.fail_json(msg="%s on %s: %s" % (op, os.uname().nodename, exc), op=op)
     module.exit_json(changed=changed, result=result, seconds=round(time.monotonic() - start, 3))
