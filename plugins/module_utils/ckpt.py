@@ -400,7 +400,7 @@ def restore_plan(value, scans, dead, vnodes, home=None):
     committed = committed_ids(scans)
     ckpt = parse_ckpt(value, committed)
     corrupt = []
-    copies = {}
+    copies, homes = {}, {}
     for v in vnodes:
         name = v["name"]
         holders = []
@@ -414,9 +414,12 @@ def restore_plan(value, scans, dead, vnodes, home=None):
                                                                       "; ".join(cinfo[name]["problems"])))
             if chain_at(scan, ckpt, name) is not None:
                 holders.append(host)
-        origin = [h for h in holders if h == (home or {}).get(name, v["host"])]
-        copies[name] = origin + [h for h in holders if h not in origin]
-    homes = {v["name"]: (home or {}).get(v["name"], v["host"]) for v in vnodes}
+        origins = [info.get("origin") for scan in scans.values()
+                   for info in [(scan.get("copies", {}).get(str(ckpt)) or {}).get(name)] if info and info.get("origin")]
+        # Its home: the host that dumped it (where it ran at the checkpoint),
+        # else where the catalog last saw it, else the inventory's host.
+        homes[name] = origins[0] if origins else (home or {}).get(name, v["host"])
+        copies[name] = [h for h in holders if h == homes[name]] + [h for h in holders if h != homes[name]]
     plan = plan_restore(ckpt, homes, copies, set(scans))
     restore, fetch = {}, []
     ips = {v["name"]: v["ip"] for v in vnodes}

@@ -348,9 +348,12 @@ def validate(model):
     ft = model.get("ft") or {}
     k = ft.get("replicas")
     if c.value("cluster", "vc_ft_replicas", k, lambda v: _is_int(v) and v >= 0, "an integer >= 0",
-               "set the number of peer copies of each checkpoint, e.g. 1") and k >= len(hosts):
-        c.error("cluster", "vc_ft_replicas %d is not smaller than the number of physical hosts (%d); use at most %d"
-                % (k, len(hosts), len(hosts) - 1))
+               "set the number of peer copies of each checkpoint, e.g. 1"):
+        # Copies go to compute hosts (gateways hold none): k other hosts must exist.
+        holders = [h for h, info in hosts.items() if not info.get("gateway")]
+        if k >= max(1, len(holders)):
+            c.error("cluster", "vc_ft_replicas %d is not smaller than the number of hosts that hold checkpoints "
+                    "(%d, gateways hold none); use at most %d" % (k, len(holders), max(0, len(holders) - 1)))
     c.value("cluster", "vc_ft_placement", ft.get("placement"), lambda v: isinstance(v, str) and v in PLACEMENTS,
             "one of " + ", ".join(PLACEMENTS), "use spread (prefer hosts at other sites) or random")
     c.value("cluster", "vc_ft_retention", ft.get("retention"), lambda v: _is_int(v) and v >= 1, "an integer >= 1",

@@ -377,7 +377,8 @@ RULES = {
         "latency_ms, jitter_ms, bandwidth_mbit}", WAN_AB]),
     # Fault tolerance
     "k not below hosts": (cluster(vc_ft_replicas=6), [
-        "cluster: vc_ft_replicas 6 is not smaller than the number of physical hosts (6); use at most 5"]),
+        "cluster: vc_ft_replicas 6 is not smaller than the number of hosts that hold checkpoints (4, gateways hold "
+        "none); use at most 3"]),
     "k negative": (cluster(vc_ft_replicas=-1), [
         "cluster: vc_ft_replicas -1 is not an integer >= 0; set the number of peer copies of each checkpoint, e.g. "
         "1"]),

@@ -1,0 +1,257 @@
+"""Fault tolerance end to end on the embedded default: a long deterministic MPI
+job (heat) runs across both sites; checkpoints are taken; hosts are killed
+(scripts/fault) between checkpoints, during a dump, during replication and
+during a restore; restore.yml brings the cluster back from the copies on the
+surviving hosts and the job's result file is byte-identical to a failure-free
+run's. Bad requests are refused with a clear message and change nothing.
+
+The failure-free reference is the same job run on the controller with one rank:
+heat.py's result does not depend on the number of ranks (see its docstring)."""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+PLAYBOOK = str(BIN / "ansible-playbook")
+STATE_DIR = "/var/lib/vcluster/testbed"
+CATALOG = "/var/lib/vcluster/ft/demo/catalog.json"
+LOCK = "/run/lock/vcluster-demo.ft"
+VNODES = {"vn-a1": "a-h1", "vn-a2": "a-h2", "vn-b1": "b-h1", "vn-b2": "b-h2"}
+VNODE_ENV = ["env", "HOME=/root", "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+# About 60-90 s on the cluster; a second on the controller.
+HEAT = {"size": 512, "steps": 2500, "every": 250, "sleep": 0.03}
+
+pytestmark = pytest.mark.slow
+
+
+def playbook(*args, timeout=1800):
+    proc = subprocess.run([PLAYBOOK, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout, check=False)
+    return proc.returncode, proc.stdout
+
+
+def background(*args):
+    log = open("/tmp/vcluster-test-ft-%d.log" % time.monotonic_ns(), "w+")  # pylint: disable=consider-using-with
+    proc = subprocess.Popen([PLAYBOOK, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+    return proc, log
+
+
+def finish(proc, log, timeout=600):
+    rc = proc.wait(timeout=timeout)
+    log.seek(0)
+    return rc, log.read()
+
+
+def fault(host, when="now", timeout=120):
+    proc = subprocess.run([str(ROOT / "scripts/fault"), "kill", host, "--when", when, "--timeout", str(timeout)],
+                          capture_output=True, text=True, timeout=timeout + 30, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def placement():
+    with open(CATALOG) as f:
+        return json.load(f)["placement"]
+
+
+def in_vnode(vnode, *cmd, timeout=60):
+    host = placement().get(vnode, VNODES[vnode])
+    return subprocess.run(["nsenter", "--net=/run/netns/vcl-" + host, "lxc-attach", "-n", vnode, "-P",
+                           "%s/hosts/%s/vnodes" % (STATE_DIR, host), "--clear-env", "--", *VNODE_ENV, *cmd],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def vnode_states():
+    states = {}
+    for vnode in VNODES:
+        for host in sorted(set(VNODES.values())):
+            if not os.path.exists("/run/netns/vcl-" + host):
+                continue
+            out = subprocess.run(["nsenter", "--net=/run/netns/vcl-" + host, "lxc-info", "-n", vnode, "-P",
+                                  "%s/hosts/%s/vnodes" % (STATE_DIR, host), "-s", "-H"],
+                                 capture_output=True, text=True, check=False).stdout.strip()
+            if out and out != "STOPPED":
+                states[vnode] = (host, out)
+    return states
+
+
+def store_listing():
+    """Every file of every live host's checkpoint store (path, size)."""
+    files = []
+    for host in sorted(set(VNODES.values())):
+        top = pathlib.Path(STATE_DIR, "hosts", host, "disk", "demo")
+        if top.is_dir():
+            files += sorted((str(p), p.stat().st_size) for p in top.rglob("*") if p.is_file()
+                            and p.name != "restore.log")
+    return files
+
+
+@pytest.fixture(scope="module", name="reference")
+def fixture_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("heat") / "result.txt"
+    subprocess.run(["/usr/bin/python3", str(ROOT / "roles/mpi/files/workloads/heat.py"), "--size",
+                    str(HEAT["size"]), "--steps", str(HEAT["steps"]), "--every", str(HEAT["every"]), "--result",
+                    str(out)], check=True, capture_output=True, timeout=300)
+    return out.read_text()
+
+
+def deploy(*extra):
+    """A fresh cluster (destroy + deploy: a killed host comes back empty)."""
+    rc, out = playbook("destroy.yml")
+    assert rc == 0, out[-5000:]
+    rc, out = playbook("deploy.yml", *extra)
+    assert rc == 0, out[-8000:]
+
+
+def start_job():
+    rc, out = playbook("run.yml", "-e", "job=heat", "-e", json.dumps({"params": HEAT}))
+    assert rc == 0, out[-5000:]
+    return int(re.search(r"Job (\d+) \(heat", out).group(1))
+
+
+def checkpoint(*extra):
+    rc, out = playbook("checkpoint.yml", *extra)
+    assert rc == 0, out[-8000:]
+    return int(re.search(r"checkpoint (\d+) committed: pause", out).group(1)), out
+
+
+def result_of(job, timeout=600):
+    rc, out = playbook("jobs.yml", "-e", "id=%d" % job, "-e", "wait=true", "-e", "timeout=%d" % timeout)
+    assert rc == 0 and "heat: succeeded" in out, out[-5000:]
+    got = in_vnode("vn-a1", "cat", "/var/lib/vcjob/%d/result.txt" % job)
+    assert got.returncode == 0, got.stderr
+    return got.stdout
+
+
+def test_random_k1_one_host_lost_job_result_identical(reference):
+    deploy("-e", "vc_ft_placement=random")
+    job = start_job()
+    time.sleep(5)
+    first, _ = checkpoint("-e", "vc_ft_placement=random")
+    time.sleep(5)
+    second, out = checkpoint("-e", "vc_ft_placement=random")
+    assert second > first
+    peers = json.load(open(CATALOG))["checkpoints"][str(second)]["vnodes"]["vn-a1"]["copies"]
+    assert "a-h1" in peers and len(peers) == 2, peers  # origin + k=1 replica
+    fault("a-h1")  # the head vnode's host
+    rc, out = playbook("restore.yml", "-e", "vc_ft_placement=random")
+    assert rc == 0, out[-8000:]
+    assert "restoring checkpoint %d; hosts down: a-h1" % second in out
+    moved_to = placement()["vn-a1"]
+    assert moved_to != "a-h1" and moved_to in peers, (moved_to, peers)
+    assert all(state == "RUNNING" for _h, state in vnode_states().values())
+    assert result_of(job) == reference
+
+
+def test_spread_k1_whole_site_lost_job_result_identical(reference):
+    deploy()
+    job = start_job()
+    time.sleep(5)
+    checkpoint()
+    time.sleep(5)
+    second, _ = checkpoint()
+    catalog = json.load(open(CATALOG))["checkpoints"][str(second)]["vnodes"]
+    for vnode in ("vn-a1", "vn-a2"):  # spread: the copy is at the other site
+        assert [h for h in catalog[vnode]["copies"] if h.startswith("b-")], catalog
+    fault("a-h1")
+    fault("a-h2")
+    rc, out = playbook("restore.yml")
+    assert rc == 0, out[-8000:]
+    where = placement()
+    assert all(host.startswith("b-") for host in where.values()), where
+    assert result_of(job) == reference
+
+
+def test_bad_requests_are_refused_and_change_nothing():
+    deploy()
+    job = start_job()
+    checkpoint()
+    before_store, before_states = store_listing(), vnode_states()
+    for args, message in [
+            (["-e", "ckpt=999"], "ckpt=999 does not exist or is not committed; committed: 1"),
+            (["-e", "ckpt=abc"], "ckpt=abc is not a checkpoint id; give an integer or latest"),
+    ]:
+        rc, out = playbook("restore.yml", *args)
+        assert rc != 0 and message in out, out[-5000:]
+    rc, out = playbook("checkpoint.yml", "-e", '{"vc_ft_replicas": 4}')
+    assert rc != 0 and ("vc_ft_replicas 4 is not smaller than the number of hosts that hold checkpoints (4, "
+                        "gateways hold none)") in out, out[-5000:]
+    # restore while a checkpoint runs: refused by the lock
+    proc, log = background("checkpoint.yml")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(LOCK) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rc, out = playbook("restore.yml")
+    assert rc != 0 and "restore refused: checkpoint (ansible-playbook PID" in out, out[-5000:]
+    rc2, out2 = finish(proc, log)
+    assert rc2 == 0, out2[-5000:]
+    after = [f for f in store_listing() if "/demo/2/" not in f[0] and not f[0].endswith("catalog.json")]
+    assert after == [f for f in before_store if not f[0].endswith("catalog.json")]
+    assert vnode_states() == before_states
+    playbook("jobs.yml", "-e", "id=%d" % job, "-e", "wait=true")
+
+
+def test_host_killed_during_a_dump_aborts_that_checkpoint_only(reference):
+    deploy()
+    job = start_job()
+    time.sleep(5)
+    good, _ = checkpoint()
+    proc, log = background("checkpoint.yml")
+    fault("b-h1", when="dump")
+    rc, out = finish(proc, log)
+    assert rc != 0 and "aborted and deleted" in out, out[-5000:]
+    catalog = json.load(open(CATALOG))
+    assert sorted(catalog["checkpoints"]) == [str(good)]
+    for host in ("a-h1", "a-h2", "b-h2"):  # no partial checkpoint left on a live host
+        top = pathlib.Path(STATE_DIR, "hosts", host, "disk", "demo")
+        assert sorted(p.name for p in top.iterdir() if p.is_dir()) == [str(good)]
+    # the others were thawed: the job still runs there (restore brings b-h1's vnode back)
+    assert {v: s for v, (h, s) in vnode_states().items()} == {"vn-a1": "RUNNING", "vn-a2": "RUNNING",
+                                                               "vn-b2": "RUNNING"}
+    rc, out = playbook("restore.yml")
+    assert rc == 0 and "restoring checkpoint %d; hosts down: b-h1" % good in out, out[-8000:]
+    assert result_of(job) == reference
+
+
+def test_host_killed_during_replication_loses_no_committed_checkpoint(reference):
+    deploy()
+    job = start_job()
+    time.sleep(5)
+    good, _ = checkpoint()
+    proc, log = background("checkpoint.yml")
+    fault("b-h2", when="replicate")
+    rc, out = finish(proc, log)
+    committed = re.search(r"checkpoint (\d+) committed", out)
+    rc, out = playbook("restore.yml")
+    if rc != 0:
+        # The newest checkpoint was committed but not every copy was made: refused by name, nothing changed,
+        # and the previous one restores.
+        assert committed and "checkpoint %s cannot be restored: no verified copy on a live host for" \
+            % committed.group(1) in out, out[-5000:]
+        rc, out = playbook("restore.yml", "-e", "ckpt=%d" % good)
+    assert rc == 0, out[-8000:]
+    assert result_of(job) == reference
+
+
+def test_host_killed_during_restore_then_restore_again(reference):
+    deploy()
+    job = start_job()
+    time.sleep(5)
+    checkpoint()
+    proc, log = background("restore.yml")
+    fault("b-h1", when="restore")
+    rc, out = finish(proc, log)
+    assert rc != 0, out[-5000:]
+    rc, out = playbook("restore.yml")
+    assert rc == 0 and "hosts down: b-h1" in out, out[-8000:]
+    assert result_of(job) == reference
+    rc, out = playbook("destroy.yml")
+    assert rc == 0, out[-5000:]
