@@ -378,10 +378,13 @@ def build_catalog(cluster, scans, dead, previous, where=None):
                     entry["time"] = info["time"]
         old = (previous.get("checkpoints") or {}).get(str(ckpt)) or {}
         for vnode, info in (old.get("vnodes") or {}).items():
-            for host in info.get("copies", []):
+            # copies on hosts that are down: kept, marked down (also when they
+            # were already down at the previous rebuild)
+            for host in sorted(set(info.get("copies", [])) | set(info.get("down", []))):
                 if host in dead:
-                    v = entry["vnodes"].setdefault(vnode, dict(info, copies=[]))
-                    v.setdefault("down", []).append(host)
+                    v = entry["vnodes"].setdefault(vnode, dict(info, copies=[], down=[]))
+                    if host not in v.setdefault("down", []):
+                        v["down"].append(host)
         entry["size"] = sum(v["size"] for v in entry["vnodes"].values())
         checkpoints[str(ckpt)] = entry
     last = max([int(previous.get("last_id", 0))] + [int(i) for s in scans.values() for i in s.get("ids", [])])

@@ -24,6 +24,7 @@ enough, else it saves the layer in full.
 import json
 import os
 import shutil
+import tarfile
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
@@ -258,6 +259,13 @@ def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host):
     images_s = time.monotonic() - started
     paths = upper_paths(upper)
     changed = changed_paths(upper, paths, state.get("since_ns") if parent is not None else None)
+    if parent is not None:
+        # Paths the parent did not have (e.g. under a renamed directory: a
+        # rename changes the directory's ctime, not its children's).
+        known = read_list(os.path.join(C.vnode_dir(store, cluster, parent, vnode), FS_LIST))
+        fresh = set(changed)
+        changed += [p for p in paths if p not in known and p not in fresh]
+        changed.sort(key=paths.index)
     with open(os.path.join(out, FS_LIST), "wb") as f:
         f.write(b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths))
     listing = os.path.join(out, ".changed")
@@ -372,6 +380,27 @@ def is_mounted(path):
         return any(line.split()[4] == path for line in f)
 
 
+def read_list(path):
+    """The paths of an fs.list (NUL-separated)."""
+    with open(path, "rb") as f:
+        return {p.decode("utf-8", "surrogateescape") for p in f.read().split(b"\0") if p}
+
+
+def clear_type_changes(archive, upper):
+    """Remove what a save replaces by another kind of file (a directory that
+    became a file, a file that became a directory): tar cannot extract over it."""
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            path = os.path.join(upper, member.name)
+            if not os.path.lexists(path):
+                continue
+            is_dir = os.path.isdir(path) and not os.path.islink(path)
+            if is_dir and not member.isdir():
+                shutil.rmtree(path)
+            elif not is_dir and member.isdir():
+                os.unlink(path)
+
+
 def rebuild_layer(run, store, cluster, ckpt, vnode, upper):
     """Rebuild the vnode's layer at ``ckpt`` from its chain of saves."""
     chain = chain_of(store, cluster, vnode, ckpt)
@@ -381,11 +410,11 @@ def rebuild_layer(run, store, cluster, ckpt, vnode, upper):
         shutil.rmtree(upper)
     os.makedirs(upper, mode=0o755)
     for cid in chain:
+        clear_type_changes(os.path.join(C.vnode_dir(store, cluster, cid, vnode), FS_TAR), upper)
         _check(run, ["tar", "--extract", "--file", os.path.join(C.vnode_dir(store, cluster, cid, vnode), FS_TAR),
                      "--directory", upper, "--same-permissions"] + TAR_XATTRS,
                "restoring the file-system save %s of vnode %s" % (cid, vnode))
-    with open(os.path.join(C.vnode_dir(store, cluster, ckpt, vnode), FS_LIST), "rb") as f:
-        keep = {p.decode("utf-8", "surrogateescape") for p in f.read().split(b"\0") if p}
+    keep = read_list(os.path.join(C.vnode_dir(store, cluster, ckpt, vnode), FS_LIST))
     for rel in reversed(upper_paths(upper)):
         if rel not in keep:
             path = os.path.join(upper, rel)

@@ -205,8 +205,6 @@ def test_catalog_keeps_copies_on_dead_hosts_marked_down():
     assert cat["checkpoints"]["1"]["size"] == 14
 
 
-@pytest.mark.xfail(reason="build_catalog reads only the previous catalog's 'copies', not its 'down': "
-                          "a copy on a host that stays down is forgotten at the second rebuild")
 def test_catalog_still_knows_a_down_copy_after_a_second_rebuild():
     scans = {"a1": host_scan({1: {"vn1": copy()}})}
     previous = {"serial": 1, "checkpoints": {"1": {"vnodes": {

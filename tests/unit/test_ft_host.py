@@ -358,8 +358,6 @@ def test_rebuild_refuses_an_incomplete_chain(vnode, tmp_path):
         H.rebuild_layer(run, store, CLUSTER, 2, "vn1", str(tmp_path / "out"))
 
 
-@pytest.mark.xfail(reason="a renamed directory's children keep their ctime: the incremental save holds the "
-                          "directory entry only and the rebuild deletes the old path, so the contents are lost")
 def test_rebuild_after_renaming_a_directory(vnode, tmp_path):
     store, root, upper = vnode
     run = FakeRun()
@@ -371,8 +369,6 @@ def test_rebuild_after_renaming_a_directory(vnode, tmp_path):
     assert tree(str(tmp_path / "out")) == tree(upper)
 
 
-@pytest.mark.xfail(raises=H.HostError, reason="tar cannot extract a file over the directory of the same name "
-                                              "the earlier save restored: the rebuild fails")
 def test_rebuild_after_a_directory_became_a_file(vnode, tmp_path):
     store, root, upper = vnode
     run = FakeRun()
