@@ -5,6 +5,8 @@ The playbooks (checkpoint.yml, restore.yml, checkpoints.yml) register one
 on the controller with these filters, before any host is changed.
 """
 
+import os
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt
@@ -87,8 +89,10 @@ def holders(sites, gateways=()):
     return {name: [h for h in site["hosts"] if h not in gateways] for name, site in sites.items()}
 
 
-def ssh_hosts(hosts, hostvars):
-    """How the controller reaches each host over SSH (for ckpt_copy)."""
+def ssh_hosts(hosts, hostvars, vnodes=None):
+    """How the controller reaches each host over SSH, its store and vnode
+    directory (for ckpt_copy and ckpt_coord); with ``vnodes`` ({host:
+    [vnode]}), each host's vnodes too."""
     out = {}
     for host in hosts:
         hv = hostvars[host]
@@ -97,7 +101,11 @@ def ssh_hosts(hosts, hostvars):
                      "key": str(hv.get("ansible_ssh_private_key_file") or ""),
                      "ssh_args": " ".join(str(hv.get(v) or "") for v in ("ansible_ssh_common_args",
                                                                             "ansible_ssh_extra_args")).strip(),
-                     "store": str(store)}
+                     "store": str(store),
+                     "root": str(hv.get("vnode_root") or os.path.join(os.path.dirname(str(store)), "vnodes")),
+                     "python": str(hv.get("ansible_python_interpreter") or "python3")}
+        if vnodes is not None:
+            out[host]["vnodes"] = list(vnodes.get(host, []))
     return out
 
 

@@ -288,6 +288,12 @@ def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host):
             "fs_size": manifest["files"].get(FS_TAR, {}).get("size", 0)}
 
 
+def vnode_info(root, vnode):
+    """What a dump records about the vnode: its base image, IP and MAC (vnode.json)."""
+    marker = read_json(os.path.join(root, vnode, "vnode.json")) or {}
+    return {k: v for k, v in marker.items() if k in ("image", "ip", "mac")}
+
+
 def mark(store, cluster, ckpt, marker):
     path = C.ckpt_dir(store, cluster, ckpt)
     os.makedirs(path, mode=0o700, exist_ok=True)

@@ -171,9 +171,8 @@ def main():
             result = H.thaw(run, p["root"], names(p["vnodes"]))
             changed = bool(result)
         elif op == "dump":
-            result = [H.dump(run, store, cluster, p["ckpt"], p["root"], name,
-                             {k: v for k, v in (H.read_json(os.path.join(p["root"], name, V.MARKER)) or {}).items()
-                              if k in ("image", "ip", "mac")}, p["max_chain"],
+            result = [H.dump(run, store, cluster, p["ckpt"], p["root"], name, H.vnode_info(p["root"], name),
+                             p["max_chain"],
                              p["host"]) for name in names(p["vnodes"])]
             changed = True
         elif op == "prepare":
