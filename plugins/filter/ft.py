@@ -124,6 +124,33 @@ def plan_hosts(plan):
     return {vnode: step["host"] for vnode, step in plan.items()}
 
 
+def listing(catalog):
+    """Lines describing the catalog's checkpoints: id, time, size, copies."""
+    import time as _time
+    lines = []
+    for cid in sorted((catalog.get("checkpoints") or {}), key=int):
+        entry = catalog["checkpoints"][cid]
+        when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(entry["time"])) if entry.get("time") else "?"
+        copies = []
+        for vnode, info in sorted((entry.get("vnodes") or {}).items()):
+            where = ",".join(info.get("copies", []) + ["%s(down)" % h for h in info.get("down", [])])
+            copies.append("%s@%s%s" % (vnode, where, "" if info.get("parent") is None else "+%s" % info["parent"]))
+        lines.append("checkpoint %s  %s  %.1f MB  %s" % (cid, when, entry.get("size", 0) / 1e6, " ".join(copies)))
+    return lines or ["no committed checkpoint (run checkpoint.yml)"]
+
+
+def damaged(state):
+    """Lines naming every copy whose verification found problems."""
+    out = []
+    for host, scan in sorted(state["scans"].items()):
+        for cid, copies in sorted((scan.get("copies") or {}).items(), key=lambda kv: int(kv[0])):
+            for vnode, info in sorted(copies.items()):
+                if info.get("problems"):
+                    out.append("DAMAGED: %s's copy of checkpoint %s of %s: %s" % (host, cid, vnode,
+                                                                                "; ".join(info["problems"])))
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -136,6 +163,8 @@ class FilterModule:
             "vc_ft_restore_plan": _wrap(restore_plan),
             "vc_ft_locate": locate,
             "vc_ft_holders": holders,
+            "vc_ft_listing": listing,
+            "vc_ft_damaged": damaged,
             "vc_ft_plan_line": plan_line,
             "vc_ft_plan_hosts": plan_hosts,
             "vc_ft_ssh_hosts": ssh_hosts,

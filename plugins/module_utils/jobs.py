@@ -6,7 +6,7 @@ A job is named by a string:
         the NPB-style kernels (roles/mpi/files/workloads/npb.py); no parameters
     heat
         the deterministic 2-D Jacobi job of the fault-tolerance tests
-        (workloads/heat.py); parameters: size, steps, every (int), sleep (float)
+        (workloads/heat.py); parameters: size, steps, every, ballast (int), sleep (float)
     netpipe
         Debian's NetPIPE for Open MPI (NPopenmpi), ping-pong between exactly
         two ranks; parameters: upper (largest message, bytes), repeats
@@ -33,6 +33,7 @@ HEAT_PARAMS = {
     "steps": (int, 1, None, "Jacobi steps"),
     "every": (int, 1, None, "steps between two checksum lines"),
     "sleep": (float, 0.0, None, "seconds of sleep per step (longer run, same result)"),
+    "ballast": (int, 0, None, "MB of extra memory per rank (checkpoint benchmarks; same result)"),
 }
 NETPIPE_PARAMS = {
     "upper": (int, 1, None, "largest message size in bytes (NetPIPE -u)"),
@@ -129,7 +130,7 @@ def resolve_job(name, params=None, workloads_dir=DEFAULT_WORKLOADS_DIR):
     if base == "heat":
         p = _check_params("heat", params, HEAT_PARAMS)
         argv = [PYTHON, workloads_dir + "/heat.py"]
-        for key in ("size", "steps", "every", "sleep"):
+        for key in ("size", "steps", "every", "sleep", "ballast"):
             if key in p:
                 argv += ["--" + key, repr(p[key])]
         return {

@@ -10,7 +10,7 @@ description:
   - Runs on the controller. For every copy C({vnode, src, dst, ids}), streams the directory of I(vnode) in each
     checkpoint of I(ids) from host C(src) (C(tar) over SSH) into an incoming directory on host C(dst) (C(tar) over
     SSH), without a temporary copy on the controller. The receiving host verifies and moves it into place
-    afterwards (C(vcluster.cluster.ckpt_host op=accept)): a copy counts only once its checksums match.
+    afterwards (C(vcluster.cluster.ckpt_host op=accept)); a copy counts only once its checksums match.
   - SSH uses each host's address, user, key and options from the inventory; host-key checking stays whatever the
     inventory says (on, in this project), and BatchMode is forced.
   - Copies run I(parallel) at a time.

@@ -34,7 +34,7 @@ options:
     description: The peer's tunnel address.
     type: str
   dev:
-    description: Underlying device of the VXLAN (none: routed).
+    description: Underlying device of the VXLAN (none = routed).
     type: str
   local_on_lo:
     description: Keep I(local) on the loopback interface as a /32.

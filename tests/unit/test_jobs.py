@@ -77,7 +77,7 @@ def test_heat_parameters_from_strings():
     ({"steps": 2.5}, r"steps .* must be an integer, not 2\.5"),
     ({"every": True}, r"every .* must be a number, not True"),
     ({"sleep": -1}, r"sleep .* must be at least 0\.0"),
-    ({"colour": "red"}, r"unknown parameter\(s\) colour \(valid: every, size, sleep, steps\)"),
+    ({"colour": "red"}, r"unknown parameter\(s\) colour \(valid: ballast, every, size, sleep, steps\)"),
     (["size"], r"parameters must be a mapping, not list"),
 ])
 def test_heat_bad_parameters(params, message):

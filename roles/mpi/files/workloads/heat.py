@@ -2,7 +2,7 @@
 """heat: a long-running, deterministic MPI job for the fault-tolerance tests.
 
     mpirun -np N python3 heat.py [--size N] [--steps S] [--every K]
-                                 [--sleep SECONDS] [--result FILE]
+                                 [--sleep SECONDS] [--result FILE] [--ballast MB]
 
 Jacobi iterations of the 2-D heat equation on an N x N grid with fixed
 boundary values.  The rows are split in blocks over the ranks; every step
@@ -48,12 +48,16 @@ def parse(argv):
                         help="print a checksum every this many steps (default %(default)s)")
     parser.add_argument("--sleep", type=float, default=0.0, help="seconds to sleep after every step")
     parser.add_argument("--result", metavar="FILE", help="write the checksum lines to FILE")
+    parser.add_argument("--ballast", type=int, default=0, metavar="MB",
+                        help="extra memory every rank holds (and a checkpoint saves); no effect on the result")
     args = parser.parse_args(argv)
     for name, minimum in (("size", 4), ("steps", 1), ("every", 1)):
         if getattr(args, name) < minimum:
             parser.exit(2, "heat.py: --%s must be at least %d, not %d\n" % (name, minimum, getattr(args, name)))
     if args.sleep < 0:
         parser.exit(2, "heat.py: --sleep must not be negative\n")
+    if args.ballast < 0:
+        parser.exit(2, "heat.py: --ballast must not be negative\n")
     return args
 
 
@@ -89,6 +93,8 @@ def main(argv):
     down = rank + 1 if rank < nprocs - 1 else MPI.PROC_NULL
 
     u = initial_block(n, lo, hi)
+    # Resident memory for the checkpoint benchmarks (not compressible zeros).
+    ballast = np.random.default_rng(rank).integers(0, 255, args.ballast << 20, dtype=np.uint8)  # noqa: F841
     new = u.copy()                                   # keeps the fixed boundary values
     lines = []
 
