@@ -22,21 +22,33 @@ def holder_alive(pid):
         return False
 
 
+def _cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read()
+
+
+def _parent(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def playbook_pid():
-    """The ansible-playbook process: the nearest ancestor whose command line
-    names it (workers are its forks)."""
-    pid = os.getpid()
-    for _ in range(8):
+    """The ansible-playbook process: the topmost ancestor whose command line
+    names it (its workers are forks with the same command line, and they come
+    and go)."""
+    pid, found = os.getpid(), None
+    for _ in range(16):
         try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                cmd = f.read()
-            if b"ansible-playbook" in cmd:
-                return pid
-            with open("/proc/%d/stat" % pid) as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if b"ansible-playbook" in _cmdline(pid):
+                found = pid
+            elif found is not None:
+                break
+            pid = _parent(pid)
         except (OSError, ValueError, IndexError):
             break
-    return os.getppid()
+        if pid <= 1:
+            break
+    return found or os.getppid()
 
 
 class ActionModule(ActionBase):
@@ -69,7 +81,8 @@ class ActionModule(ActionBase):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp_path = "%s.%d" % (path, me)
         with open(tmp_path, "w") as f:
-            json.dump({"pid": me, "op": op, "time": time.time(), "stale": held}, f)
+            json.dump({"pid": me, "op": op, "time": time.time(),
+                       "took_over": {k: held.get(k) for k in ("pid", "op", "time")} if held else None}, f)
         os.rename(tmp_path, path)
         result.update(changed=True, pid=me, took_over=held)
         return result

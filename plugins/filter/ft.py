@@ -151,6 +151,10 @@ def damaged(state):
     return out
 
 
+def migrate_plan(state, vnodes, vnode, to, holder_hosts):
+    return ckpt.migrate_plan(state["scans"], vnodes, vnode, to, holder_hosts)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -164,6 +168,7 @@ class FilterModule:
             "vc_ft_locate": locate,
             "vc_ft_holders": holders,
             "vc_ft_listing": listing,
+            "vc_ft_migrate_plan": _wrap(migrate_plan),
             "vc_ft_damaged": damaged,
             "vc_ft_plan_line": plan_line,
             "vc_ft_plan_hosts": plan_hosts,

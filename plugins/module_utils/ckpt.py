@@ -460,3 +460,25 @@ def copy_commands(src, dst, cluster, ckpt, vnode):
     recv = "rm -rf %s && mkdir -p -m 0700 %s && tar --extract --file - --directory %s" % (
         q(incoming), q(incoming), q(incoming))
     return ssh_argv(src) + [send], ssh_argv(dst) + [recv]
+
+
+def migrate_plan(scans, vnodes, vnode, to, holders):
+    """Check a migration request: ``vnode`` (a vnode of the model) moves to
+    host ``to`` (a live host that may run vnodes, ``holders``). Returns
+    {vnode, ip, src, dst, where (after the move)}; raises CheckpointError,
+    naming the variable and what is valid, before anything changes."""
+    names = [v["name"] for v in vnodes]
+    if not vnode or vnode not in names:
+        raise CheckpointError("vnode=%s is not a vnode of the inventory; give one of %s (e.g. -e vnode=%s)"
+                              % (vnode or "(missing)", ", ".join(names) or "none", names[0] if names else "vn-a1"))
+    live = sorted(h for h in holders if h in scans)
+    if not to or to not in live:
+        raise CheckpointError("to=%s is not a live host that runs vnodes; give one of %s (e.g. -e to=%s)"
+                              % (to or "(missing)", ", ".join(live) or "none", live[0] if live else "b-h1"))
+    where, problems = locate(scans, vnodes)
+    if vnode not in where:
+        raise CheckpointError("cannot migrate: " + "; ".join(p for p in problems if vnode in p))
+    if where[vnode] == to:
+        raise CheckpointError("vnode %s already runs on %s; nothing to do" % (vnode, to))
+    ip = [v["ip"] for v in vnodes if v["name"] == vnode][0]
+    return {"vnode": vnode, "ip": ip, "src": where[vnode], "dst": to, "where": dict(where, **{vnode: to})}

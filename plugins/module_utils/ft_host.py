@@ -34,6 +34,8 @@ FS_TAR = "fs.tar"
 FS_LIST = "fs.list"
 META = "meta.json"
 IMAGES = "images"
+# The store's directory for a migration's dump (<store>/<cluster>/migrate/<vnode>).
+MIGRATE = "migrate"
 TAR_XATTRS = ["--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"]
 
 
@@ -139,6 +141,14 @@ def freeze(run, root, vnodes):
     return took
 
 
+def announce(run, root, name, address):
+    """Make the overlay's bridges learn where the vnode is now: one ping from
+    inside it (its ARP request and echo carry its MAC across every bridge)."""
+    rc, _out, _err = run(["lxc-attach", "-n", name, "-P", root, "--clear-env", "--", "ping", "-c", "1", "-W", "1",
+                          address])
+    return rc == 0
+
+
 def freezer_file(run, root, name, sys_cgroup="/sys/fs/cgroup"):
     """The freezer control of the vnode's cgroup: (path, frozen value, thawed
     value), or None. A vnode restored by CRIU comes back frozen in the v1
@@ -233,28 +243,36 @@ def chain_of(store, cluster, vnode, ckpt):
         manifest = read_json(os.path.join(C.vnode_dir(store, cluster, ckpt, vnode), C.MANIFEST))
         if not manifest:
             return None
-        chain.append(int(ckpt))
+        chain.append(as_id(ckpt))
         ckpt = manifest.get("parent")
     return list(reversed(chain))
 
 
-def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host):
+def as_id(ckpt):
+    """A checkpoint id as an int; MIGRATE (a migration's dump) stays a name."""
+    return int(ckpt) if str(ckpt).isdigit() else ckpt
+
+
+def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host, stop=False):
     """Dump one frozen vnode into <store>/<cluster>/<ckpt>/<vnode>: CRIU images
-    (the vnode stays frozen), the layer's changes, meta, manifest last."""
+    (the vnode stays frozen; with ``stop``, as for a migration, it is stopped
+    after the dump), the layer's changes, meta, manifest last. ``ckpt`` MIGRATE
+    is a migration's dump: always full, not a parent of later checkpoints."""
     base = os.path.join(root, vnode)
     upper = os.path.join(base, "upper")
     out = C.vnode_dir(store, cluster, ckpt, vnode)
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out, mode=0o700)
-    state = read_json(os.path.join(base, FT_STATE))
-    parent = choose_parent(store, cluster, vnode, state, max_chain)
+    migration = ckpt == MIGRATE
+    state = {} if migration else (read_json(os.path.join(base, FT_STATE)) or {})
+    parent = None if migration else choose_parent(store, cluster, vnode, state, max_chain)
     started = time.monotonic()
     stamp_ns = time.time_ns()
     images = os.path.join(out, IMAGES)
     os.makedirs(images, mode=0o700)
-    # No -s: the vnode is left as it was (frozen: CRIU keeps the freezer state).
-    _check(run, ["lxc-checkpoint", "-n", vnode, "-P", root, "-D", images],
+    # Without -s the vnode is left as it was (frozen: CRIU keeps the freezer state).
+    _check(run, ["lxc-checkpoint", "-n", vnode, "-P", root, "-D", images] + (["-s"] if stop else []),
            "CRIU dump of vnode %s (log: %s/dump.log)" % (vnode, images))
     images_s = time.monotonic() - started
     paths = upper_paths(upper)
@@ -275,13 +293,14 @@ def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host):
                  "--null", "--files-from", listing, "--sparse"] + TAR_XATTRS,
            "saving the file-system changes of vnode %s" % vnode)
     os.unlink(listing)
-    meta = dict(info, vnode=vnode, ckpt=int(ckpt), parent=parent, origin=host, time=round(time.time(), 3),
+    meta = dict(info, vnode=vnode, ckpt=as_id(ckpt), parent=parent, origin=host, time=round(time.time(), 3),
                 fs_changed=len(changed), fs_paths=len(paths))
     write_json(os.path.join(out, META), meta)
     manifest = C.write_manifest(out, **meta)
-    # The layer now continues from this checkpoint (a failed checkpoint is
-    # never a parent: choose_parent needs its manifest and it is deleted).
-    write_json(os.path.join(base, FT_STATE), {"ckpt": int(ckpt), "since_ns": stamp_ns})
+    if not migration:
+        # The layer now continues from this checkpoint (a failed checkpoint is
+        # never a parent: choose_parent needs its manifest and it is deleted).
+        write_json(os.path.join(base, FT_STATE), {"ckpt": int(ckpt), "since_ns": stamp_ns})
     return {"vnode": vnode, "size": manifest["size"], "parent": parent, "fs_changed": len(changed),
             "images_s": round(images_s, 3), "total_s": round(time.monotonic() - started, 3),
             "images_size": sum(v["size"] for k, v in manifest["files"].items() if k.startswith(IMAGES + "/")),
@@ -334,7 +353,7 @@ def delete(store, cluster, ids):
                 if os.path.exists(os.path.join(path, marker)):
                     os.unlink(os.path.join(path, marker))
             shutil.rmtree(path)
-            deleted.append(int(ckpt))
+            deleted.append(as_id(ckpt))
     return deleted
 
 
@@ -466,7 +485,9 @@ def restore_vnode(run, store, cluster, ckpt, root, vnode, spec, image, config, m
         shutil.move(criu_log, os.path.join(base, "criu-restore.log"))
     # LXC does not run lxc.net.0.script.up on a restore: attach the veth.
     _check(run, ["ip", "link", "set", veth, "master", bridge, "up"], "attaching %s to %s" % (veth, bridge))
-    write_json(os.path.join(base, FT_STATE), {"ckpt": int(ckpt), "since_ns": time.time_ns()})
+    # The next checkpoint is incremental to this one (a migrated vnode's is full).
+    write_json(os.path.join(base, FT_STATE), {"ckpt": None if ckpt == MIGRATE else int(ckpt),
+                                               "since_ns": time.time_ns()})
     state = lxc_state(run, root, vnode)
     return {"vnode": vnode, "chain": chain, "fs_s": round(fs_s, 3), "total_s": round(time.monotonic() - started, 3),
             "state": state}

@@ -14,14 +14,18 @@ description:
     changes, manifest last. C(prepare) verifies them and writes PREPARED; C(commit) writes COMMITTED; C(abort)
     deletes an uncommitted checkpoint; C(delete) deletes checkpoints (retention). C(accept) verifies a received
     replica and moves it into place. C(stop) stops and removes vnode instances; C(restore) restores vnodes from a
-    checkpoint, left frozen. C(catalog) writes the catalog.
+    checkpoint, left frozen. C(catalog) writes the catalog. C(migrate_out) freezes one vnode and dumps it in full
+    into the store's C(migrate) directory, stopping it (a migration; C(restore) with I(ckpt=migrate) brings it back
+    up on the target). C(remove) stops and removes the vnodes named (their instance, not their checkpoints).
+    C(announce) makes each vnode send one ping to I(address) (the bridges learn where it is).
   - Must run in the host's network namespace (it does over SSH).
 options:
   op:
     description: The step.
     type: str
     required: true
-    choices: [scan, freeze, dump, prepare, commit, abort, thaw, delete, accept, stop, restore, catalog]
+    choices: [scan, freeze, dump, prepare, commit, abort, thaw, delete, accept, stop, restore, catalog, migrate_out,
+              announce, remove]
   store:
     description: The host's checkpoint store (vc_store_dir).
     type: path
@@ -34,12 +38,12 @@ options:
     description: Directory of the host's vnodes (the LXC path).
     type: path
   ckpt:
-    description: The checkpoint id.
-    type: int
+    description: The checkpoint id, or C(migrate) (a migration's dump).
+    type: str
   ids:
-    description: Checkpoint ids (for C(delete)).
+    description: Checkpoint ids (for C(delete); C(migrate) too).
     type: list
-    elements: int
+    elements: str
     default: []
   vnodes:
     description: Vnode names (C(freeze), C(dump), C(prepare), C(thaw), C(accept); for C(stop) the vnodes kept
@@ -81,6 +85,9 @@ options:
     type: dict
   host:
     description: This host's inventory name (recorded as the origin of its dumps).
+    type: str
+  address:
+    description: An overlay address the vnodes ping (C(announce)).
     type: str
 author: vcluster team
 """
@@ -129,12 +136,13 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             op=dict(type="str", required=True, choices=["scan", "freeze", "dump", "prepare", "commit", "abort", "thaw",
-                                                        "delete", "accept", "stop", "restore", "catalog"]),
+                                                        "delete", "accept", "stop", "restore", "catalog",
+                                                        "migrate_out", "announce", "remove"]),
             store=dict(type="path", required=True),
             cluster=dict(type="str", required=True),
             root=dict(type="path"),
-            ckpt=dict(type="int"),
-            ids=dict(type="list", elements="int", default=[]),
+            ckpt=dict(type="str"),
+            ids=dict(type="list", elements="str", default=[]),
             vnodes=dict(type="list", elements="raw", default=[]),
             verify=dict(type="bool", default=False),
             max_chain=dict(type="int", default=3),
@@ -146,16 +154,23 @@ def main():
             net_up=dict(type="path"),
             catalog=dict(type="dict"),
             host=dict(type="str", default=os.uname().nodename),
+            address=dict(type="str"),
         ),
         required_if=[("op", "dump", ("ckpt", "root")), ("op", "prepare", ("ckpt",)), ("op", "commit", ("ckpt",)),
                      ("op", "abort", ("ckpt",)), ("op", "freeze", ("root",)), ("op", "thaw", ("root",)),
                      ("op", "accept", ("ckpt",)), ("op", "stop", ("root",)),
                      ("op", "restore", ("ckpt", "root", "prefix", "mtu", "net_up")),
-                     ("op", "catalog", ("catalog",))],
+                     ("op", "catalog", ("catalog",)), ("op", "migrate_out", ("root",)), ("op", "remove", ("root",)),
+                     ("op", "announce", ("root", "address"))],
         supports_check_mode=True,
     )
     p = module.params
     op, store, cluster = p["op"], p["store"], p["cluster"]
+    if p["ckpt"] is not None:
+        p["ckpt"] = H.as_id(p["ckpt"])
+        if p["ckpt"] != H.MIGRATE and not isinstance(p["ckpt"], int):
+            module.fail_json(msg="ckpt=%s is not a checkpoint id (an integer) nor migrate" % p["ckpt"])
+    p["ids"] = [H.as_id(i) for i in p["ids"]]
     read_only = op == "scan"
     if module.check_mode and not read_only:
         module.exit_json(changed=op not in ("thaw",), result={"check_mode": True, "op": op})
@@ -202,6 +217,24 @@ def main():
                         H.remove_vnode(run, p["root"], name, V.veth_name(name))
                     result.append(name)
             changed = bool(result)
+        elif op == "migrate_out":
+            result = []
+            for name in names(p["vnodes"]):
+                H.freeze(run, p["root"], [name])
+                try:
+                    result.append(H.dump(run, store, cluster, H.MIGRATE, p["root"], name,
+                                         H.vnode_info(p["root"], name), 1, p["host"], stop=True))
+                except (H.HostError, OSError):
+                    H.thaw(run, p["root"], [name])  # still here and running: the migration did not happen
+                    raise
+            changed = True
+        elif op == "remove":
+            for name in names(p["vnodes"]):
+                H.remove_vnode(run, p["root"], name, V.veth_name(name))
+            result, changed = names(p["vnodes"]), bool(p["vnodes"])
+        elif op == "announce":
+            result = {name: H.announce(run, p["root"], name, p["address"]) for name in names(p["vnodes"])}
+            changed = False
         elif op == "restore":
             result = []
             for v in p["vnodes"]:

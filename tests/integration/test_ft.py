@@ -199,6 +199,26 @@ def test_bad_requests_are_refused_and_change_nothing():
     playbook("jobs.yml", "-e", "id=%d" % job, "-e", "wait=true")
 
 
+def test_vnode_migrates_to_the_other_site_while_the_job_runs(reference):
+    deploy()
+    job = start_job()
+    time.sleep(5)
+    for args, message in [
+            (["-e", "vnode=nosuch", "-e", "to=b-h1"], "vnode=nosuch is not a vnode of the inventory; give one of"),
+            (["-e", "vnode=vn-a2", "-e", "to=b-gw"], "to=b-gw is not a live host that runs vnodes; give one of"),
+            (["-e", "vnode=vn-a2", "-e", "to=a-h2"], "vnode vn-a2 already runs on a-h2; nothing to do"),
+    ]:
+        rc, out = playbook("migrate.yml", *args)
+        assert rc != 0 and message in out, out[-5000:]
+    rc, out = playbook("migrate.yml", "-e", "vnode=vn-a2", "-e", "to=b-h1")
+    assert rc == 0 and "vn-a2 moved from a-h2 to b-h1 with its IP 10.241.0.12" in out, out[-8000:]
+    assert placement()["vn-a2"] == "b-h1"
+    assert vnode_states()["vn-a2"] == ("b-h1", "RUNNING")
+    addr = in_vnode("vn-a2", "ip", "-o", "addr", "show", "eth0").stdout
+    assert "10.241.0.12/24" in addr, addr
+    assert result_of(job) == reference
+
+
 def test_host_killed_during_a_dump_aborts_that_checkpoint_only(reference):
     deploy()
     job = start_job()
