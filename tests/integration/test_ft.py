@@ -83,6 +83,14 @@ def vnode_states():
     return states
 
 
+def lock_holder():
+    try:
+        with open(LOCK) as f:
+            return json.load(f)["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def store_listing():
     """Every file of every live host's checkpoint store (path, size)."""
     files = []
@@ -187,8 +195,9 @@ def test_bad_requests_are_refused_and_change_nothing():
     # restore while a checkpoint runs: refused by the lock
     proc, log = background("checkpoint.yml")
     deadline = time.monotonic() + 60
-    while not os.path.exists(LOCK) and time.monotonic() < deadline:
+    while lock_holder() != proc.pid and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert lock_holder() == proc.pid
     rc, out = playbook("restore.yml")
     assert rc != 0 and "restore refused: checkpoint (ansible-playbook PID" in out, out[-5000:]
     rc2, out2 = finish(proc, log)

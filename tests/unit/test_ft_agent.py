@@ -1,0 +1,144 @@
+"""The checkpoint agent and its coordinator (plugins/module_utils/ft_agent.py),
+with real agent processes on this machine (plain python3 over a pipe instead
+of SSH) and no containers: hosts without vnodes, or with a vnode LXC does not
+know (its freeze fails), show the protocol's commit and abort paths; serve()
+with a fake LXC shows the dead-man switch."""
+
+import inspect
+import io
+import json
+import os
+import shlex
+import sys
+
+import pytest
+
+from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
+from ansible_collections.vcluster.cluster.plugins.module_utils import ft_agent as A
+from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
+
+
+def program():
+    return A.bundle([("ckpt", inspect.getsource(C)), ("ft_host", inspect.getsource(H)),
+                     ("ft_agent", inspect.getsource(A))])
+
+
+def local(_host):
+    """An agent on this machine, started the way ssh starts it (one shell command)."""
+    return ["sh", "-c", " ".join(shlex.quote(a) for a in (sys.executable, "-c", A.BOOT))]
+
+
+def hosts(tmp_path, vnodes):
+    out = {}
+    for name, names in vnodes.items():
+        out[name] = {"store": str(tmp_path / name / "store"), "root": str(tmp_path / name / "vnodes"),
+                     "vnodes": names}
+        os.makedirs(out[name]["root"])
+    return out
+
+
+def test_bundle_runs_the_agent_from_its_source_alone(tmp_path):
+    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": []}), program(), "demo", 1, 3, argv_of=local)
+    assert report["committed"] is True and report["failures"] == []
+    assert set(report["steps"]) == {"freeze", "dump", "commit", "thaw"}
+    assert report["pause"] >= report["steps"]["dump"]
+    for name in ("h1", "h2"):
+        top = tmp_path / name / "store" / "demo" / "1"
+        assert (top / C.PREPARED).exists() and (top / C.COMMITTED).exists()
+
+
+def test_a_failure_on_one_host_aborts_everywhere(tmp_path):
+    # h2's vnode is unknown to LXC (or LXC is absent): its freeze fails
+    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": ["ghost"]}), program(), "demo", 4, 3, argv_of=local)
+    assert report["committed"] is False
+    assert any(f.startswith("h2: HostError: vnode ghost is") for f in report["failures"]), report
+    assert "abort" in report["steps"] and "thaw" in report["steps"] and "dump" not in report["steps"]
+    for name in ("h1", "h2"):
+        assert not (tmp_path / name / "store" / "demo" / "4").exists()
+
+
+def test_an_agent_that_cannot_start_changes_nothing(tmp_path):
+    def broken(host):
+        return ["sh", "-c", "exit 3"] if host.get("root", "").endswith("h2/vnodes") else local(host)
+    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": []}), program(), "demo", 2, 3, argv_of=broken)
+    assert report["committed"] is False
+    assert report["failures"][0] == "not started (nothing was frozen)"
+    assert report["steps"] == {}
+    assert not (tmp_path / "h1" / "store" / "demo" / "2").exists()
+
+
+class FakeLxc:
+    """lxc-info/-freeze/-unfreeze for vnodes that exist, all RUNNING at first."""
+
+    def __init__(self, names):
+        self.state = {n: "RUNNING" for n in names}
+        self.calls = []
+
+    def __call__(self, argv, **_kw):
+        self.calls.append(argv[0])
+        name = argv[argv.index("-n") + 1]
+        if argv[0] == "lxc-info":
+            if "-p" in argv:
+                return 1, "", ""
+            return 0, self.state[name] + "\n", ""
+        if argv[0] == "lxc-freeze":
+            self.state[name] = "FROZEN"
+        elif argv[0] == "lxc-unfreeze":
+            self.state[name] = "RUNNING"
+        return 0, "", ""
+
+
+def test_the_agent_thaws_and_deletes_when_the_coordinator_vanishes(tmp_path):
+    lxc = FakeLxc(["vn1"])
+    config = {"store": str(tmp_path / "store"), "root": str(tmp_path / "vnodes"), "cluster": "demo", "ckpt": 9,
+              "vnodes": ["vn1"], "host": "h1"}
+    os.makedirs(os.path.join(config["store"], "demo", "9", "vn1"))  # a partial dump
+    out = io.BytesIO()
+    inp = io.BytesIO(b'{"op": "freeze"}\n')  # then the session ends
+    state = A.serve(inp, out, lxc, config)
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert answers[0]["ready"] is True and answers[1]["ok"] is True
+    assert state == {"committed": False, "exited": False}
+    assert lxc.state["vn1"] == "RUNNING" and "lxc-unfreeze" in lxc.calls
+    assert not (tmp_path / "store" / "demo" / "9").exists()
+
+
+def test_a_committed_checkpoint_survives_the_coordinator_vanishing(tmp_path):
+    lxc = FakeLxc([])
+    config = {"store": str(tmp_path / "store"), "root": str(tmp_path / "vnodes"), "cluster": "demo", "ckpt": 3,
+              "vnodes": [], "host": "h1"}
+    out = io.BytesIO()
+    A.serve(io.BytesIO(b'{"op": "freeze"}\n{"op": "dump"}\n{"op": "commit"}\n'), out, lxc, config)
+    assert (tmp_path / "store" / "demo" / "3" / C.COMMITTED).exists()
+
+
+def test_an_unknown_step_is_refused():
+    out = io.BytesIO()
+    A.serve(io.BytesIO(b'{"op": "explode"}\n{"op": "exit"}\n'), out, FakeLxc([]),
+            {"store": "/nonexistent", "root": "/nonexistent", "cluster": "demo", "ckpt": 1, "vnodes": []})
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert answers[1] == {"ok": False, "error": "HostError: unknown step 'explode'"}
+    assert answers[2]["result"] == "bye"
+
+
+@pytest.mark.parametrize("vnode, to, message", [
+    ("nosuch", "b1", "vnode=nosuch is not a vnode of the inventory; give one of vn1, vn2 (e.g. -e vnode=vn1)"),
+    ("", "b1", "vnode=(missing) is not a vnode of the inventory"),
+    ("vn1", "gw", "to=gw is not a live host that runs vnodes; give one of a1, b1 (e.g. -e to=a1)"),
+    ("vn1", "dead", "to=dead is not a live host that runs vnodes"),
+    ("vn1", "a1", "vnode vn1 already runs on a1; nothing to do"),
+    ("vn2", "a1", "cannot migrate: vnode vn2 is not running on any live host"),
+])
+def test_migrate_plan_refuses_bad_requests(vnode, to, message):
+    scans = {"a1": {"vnodes": {"vn1": "RUNNING"}}, "b1": {"vnodes": {}}}
+    vnodes = [{"name": "vn1", "host": "a1", "ip": "10.0.0.1"}, {"name": "vn2", "host": "b1", "ip": "10.0.0.2"}]
+    with pytest.raises(C.CheckpointError) as err:
+        C.migrate_plan(scans, vnodes, vnode, to, ["a1", "b1", "dead"])
+    assert message in str(err.value)
+
+
+def test_migrate_plan_moves_the_vnode():
+    scans = {"a1": {"vnodes": {"vn1": "RUNNING"}}, "b1": {"vnodes": {}}}
+    vnodes = [{"name": "vn1", "host": "a1", "ip": "10.0.0.1"}]
+    plan = C.migrate_plan(scans, vnodes, "vn1", "b1", ["a1", "b1"])
+    assert plan == {"vnode": "vn1", "ip": "10.0.0.1", "src": "a1", "dst": "b1", "where": {"vn1": "b1"}}
