@@ -103,7 +103,8 @@ def build_model(hostvars, groups, site_names=None):
         "vnodes": cluster("vc_vnodes"),
         "wan_links": links,
         "ft": {"replicas": cluster("vc_ft_replicas"), "placement": cluster("vc_ft_placement"),
-               "retention": cluster("vc_ft_retention")},
+               "retention": cluster("vc_ft_retention"), "checkpoint_cost_s": cluster("vc_ft_checkpoint_cost_s"),
+               "restart_cost_s": cluster("vc_ft_restart_cost_s"), "host_mtbf_h": cluster("vc_ft_host_mtbf_h")},
         "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
         "vpn": cluster("vc_gateway_vpn") or "openvpn",
         "wan_subnet": cluster("vc_wan_subnet"),
@@ -358,4 +359,11 @@ def validate(model):
             "one of " + ", ".join(PLACEMENTS), "use spread (prefer hosts at other sites) or random")
     c.value("cluster", "vc_ft_retention", ft.get("retention"), lambda v: _is_int(v) and v >= 1, "an integer >= 1",
             "keep at least the last checkpoint, e.g. 3")
+    # Optional planning inputs (scripts/plan): measured costs and the hosts' MTBF.
+    for key, variable, example in (("checkpoint_cost_s", "vc_ft_checkpoint_cost_s", "2.5 (seconds)"),
+                                   ("restart_cost_s", "vc_ft_restart_cost_s", "30 (seconds)"),
+                                   ("host_mtbf_h", "vc_ft_host_mtbf_h", "8760 (hours)")):
+        if ft.get(key) is not None:
+            c.value("cluster", variable, ft[key], lambda v: _is_number(v) and v > 0, "a number > 0",
+                    "set it to a positive number, e.g. %s, or remove it" % example)
     return sorted(set(c.errors))

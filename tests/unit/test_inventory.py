@@ -74,7 +74,8 @@ def test_embedded_default_is_valid(inv):
     assert model["vpn"] == "openvpn"
     assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
     assert [v["name"] for v in model["vnodes"]] == ["vn-a1", "vn-a2", "vn-b1", "vn-b2"]
-    assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3}
+    assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3, "checkpoint_cost_s": None,
+                           "restart_cost_s": None, "host_mtbf_h": None}
     assert model["overlay"] == {"subnet": "10.241.0.0/24", "mtu": 1400}
     assert (model["wan_subnet"], model["mgmt_subnet"]) == ("198.18.0.0/24", "10.240.0.0/24")
     assert model["stray_hosts"] == {} and model["mismatches"] == []
@@ -379,6 +380,12 @@ RULES = {
     "k not below hosts": (cluster(vc_ft_replicas=6), [
         "cluster: vc_ft_replicas 6 is not smaller than the number of hosts that hold checkpoints (4, gateways hold "
         "none); use at most 3"]),
+    "checkpoint cost zero": (cluster(vc_ft_checkpoint_cost_s=0), [
+        "cluster: vc_ft_checkpoint_cost_s 0 is not a number > 0; set it to a positive number, e.g. 2.5 (seconds), "
+        "or remove it"]),
+    "mtbf not a number": (cluster(vc_ft_host_mtbf_h="often"), [
+        "cluster: vc_ft_host_mtbf_h 'often' is not a number > 0; set it to a positive number, e.g. 8760 (hours), "
+        "or remove it"]),
     "k negative": (cluster(vc_ft_replicas=-1), [
         "cluster: vc_ft_replicas -1 is not an integer >= 0; set the number of peer copies of each checkpoint, e.g. "
         "1"]),
