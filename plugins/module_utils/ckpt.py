@@ -37,9 +37,10 @@ COMMITTED = "COMMITTED"
 CATALOG = "catalog.json"
 PLACEMENTS = ("random", "spread")
 CHUNK = 1 << 20
-# Files a copy may gain after its manifest that are not checkpoint data: the
-# log CRIU writes into the images directory when restoring from it.
-NOT_DATA = ("images/restore.log",)
+# Files a copy may gain after its manifest that are not checkpoint data: what
+# CRIU writes into the images directory when restoring from it (its log and
+# statistics; the restore moves them out, a crashed restore may leave them).
+NOT_DATA = ("images/restore.log", "images/stats-restore")
 
 
 class CheckpointError(ValueError):

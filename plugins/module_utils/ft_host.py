@@ -506,9 +506,9 @@ def restore_vnode(run, store, cluster, ckpt, root, vnode, spec, image, config, m
             tail = f.read()[-1500:]
         raise HostError("CRIU restore of vnode %s from checkpoint %s failed (rc %d; %s/restore.log, %s/restore.log "
                         "in the images): %s" % (vnode, ckpt, rc, base, images, tail.strip()))
-    criu_log = os.path.join(images, "restore.log")
-    if os.path.exists(criu_log):  # CRIU's log of this restore: keep it with the vnode, not in the copy
-        shutil.move(criu_log, os.path.join(base, "criu-restore.log"))
+    for name in ("restore.log", "stats-restore"):  # CRIU's log and statistics of this restore: not data
+        if os.path.exists(os.path.join(images, name)):
+            shutil.move(os.path.join(images, name), os.path.join(base, "criu-" + name))
     # LXC does not run lxc.net.0.script.up on a restore: attach the veth.
     _check(run, ["ip", "link", "set", veth, "master", bridge, "up"], "attaching %s to %s" % (veth, bridge))
     # The next checkpoint is incremental to this one (a migrated vnode's is full).

@@ -342,6 +342,7 @@ def test_verify_ignores_the_restore_log_criu_adds(tmp_path):
     (tmp_path / "images" / "core.img").write_bytes(b"core")
     ckpt.write_manifest(str(tmp_path), vnode="vn1")
     (tmp_path / "images" / "restore.log").write_text("criu says hello")
+    (tmp_path / "images" / "stats-restore").write_bytes(b"\x01")
     assert ckpt.verify(str(tmp_path)) == []
     (tmp_path / "images" / "dump.log").write_text("added later")
     assert ckpt.verify(str(tmp_path)) == ["images/dump.log is not in the manifest"]
