@@ -37,14 +37,6 @@ BOOT = ("import sys;n=int(sys.stdin.buffer.readline());"
         "exec(compile(sys.stdin.buffer.read(n),'vcluster-ckpt-agent','exec'))")
 
 
-def local_run(argv, stdout=None, stderr=None):
-    if stdout is not None:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, check=False)
-        return proc.returncode, "", ""
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 # --- the agent (on the host) ---------------------------------------------------
 
 def serve(inp, out, run, config):
@@ -96,7 +88,7 @@ def serve(inp, out, run, config):
 def agent_main():
     """Entry point on the host: the config is the first line after the source."""
     config = json.loads(sys.stdin.buffer.readline())
-    serve(sys.stdin.buffer, sys.stdout.buffer, local_run, config)
+    serve(sys.stdin.buffer, sys.stdout.buffer, H.local_run, config)
 
 
 # --- the coordinator (on the controller) ---------------------------------------

@@ -24,6 +24,7 @@ enough, else it saves the layer in full.
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import time
 
@@ -37,6 +38,17 @@ IMAGES = "images"
 # The store's directory for a migration's dump (<store>/<cluster>/migrate/<vnode>).
 MIGRATE = "migrate"
 TAR_XATTRS = ["--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"]
+
+
+def local_run(argv, stdout=None, stderr=None):
+    """Run a command here: (rc, stdout, stderr), or with ``stdout`` (a file),
+    its output goes there. stdin is /dev/null (a restored LXC monitor must not
+    keep the caller's pipes)."""
+    if stdout is not None:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, check=False)
+        return proc.returncode, "", ""
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 class HostError(RuntimeError):

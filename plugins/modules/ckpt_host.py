@@ -111,7 +111,6 @@ result:
 """
 
 import os
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -120,12 +119,7 @@ from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as
 from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
 
 
-def run(argv, stdout=None, stderr=None):
-    if stdout is not None:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, check=False)
-        return proc.returncode, "", ""
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+run = H.local_run
 
 
 def names(vnodes):
