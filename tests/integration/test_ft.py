@@ -169,6 +169,12 @@ def test_spread_k1_whole_site_lost_job_result_identical(reference):
     catalog = json.load(open(CATALOG))["checkpoints"][str(second)]["vnodes"]
     for vnode in ("vn-a1", "vn-a2"):  # spread: the copy is at the other site
         assert [h for h in catalog[vnode]["copies"] if h.startswith("b-")], catalog
+    rc, out = playbook("checkpoints.yml", "-e", "verify=true")
+    assert rc == 0 and "DAMAGED" not in out, out[-5000:]
+    flat = re.sub(r"\s+", " ", out)  # the output callback may wrap long lines
+    for ckpt in (second - 1, second):  # one line per checkpoint: id, time, size, vnode@hosts(+parent)
+        assert re.search(r"checkpoint %d \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [0-9.]+ MB vn-a1@a-h1,b-h\d" % ckpt, flat), \
+            out[-5000:]
     fault("a-h1")
     fault("a-h2")
     rc, out = playbook("restore.yml")
