@@ -6,6 +6,7 @@ on the controller with these filters, before any host is changed.
 """
 
 import os
+import time
 
 from ansible.errors import AnsibleFilterError
 
@@ -126,11 +127,10 @@ def plan_hosts(plan):
 
 def listing(catalog):
     """Lines describing the catalog's checkpoints: id, time, size, copies."""
-    import time as _time
     lines = []
     for cid in sorted((catalog.get("checkpoints") or {}), key=int):
         entry = catalog["checkpoints"][cid]
-        when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(entry["time"])) if entry.get("time") else "?"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["time"])) if entry.get("time") else "?"
         copies = []
         for vnode, info in sorted((entry.get("vnodes") or {}).items()):
             where = ",".join(info.get("copies", []) + ["%s(down)" % h for h in info.get("down", [])])

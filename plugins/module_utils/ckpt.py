@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import random as _random
+import shlex
 
 MANIFEST = "MANIFEST.json"
 PREPARED = "PREPARED"
@@ -264,7 +265,7 @@ def to_delete_chained(committed, retention, parents, partial=()):
 
 # --- coordination (the playbooks' decisions, from every host's scan) --------
 
-def committed_ids(scans, catalogs=()):
+def committed_ids(scans):
     """Ids committed anywhere: one COMMITTED marker means every host prepared."""
     ids = set()
     for scan in scans.values():
@@ -440,7 +441,6 @@ def restore_plan(value, scans, dead, vnodes, home=None):
 def ssh_argv(host):
     """ssh command line for a host {address, user, key, ssh_args}: BatchMode on,
     the inventory's options (host-key checking as it says) kept."""
-    import shlex
     argv = ["ssh", "-o", "BatchMode=yes"]
     if host.get("key"):
         argv += ["-i", host["key"]]
@@ -453,7 +453,6 @@ def ssh_argv(host):
 def copy_commands(src, dst, cluster, ckpt, vnode):
     """The sender and receiver commands that stream ``vnode``'s checkpoint
     ``ckpt`` from host ``src`` into its incoming directory on ``dst``."""
-    import shlex
     q = shlex.quote
     src_dir = ckpt_dir(src["store"], cluster, ckpt)
     incoming = os.path.join(ckpt_dir(dst["store"], cluster, ckpt), ".incoming-" + vnode)
