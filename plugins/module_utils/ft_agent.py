@@ -85,10 +85,48 @@ def serve(inp, out, run, config):
     return state
 
 
+def watch(inp, out, config):
+    """Watch the vnodes under ``config["root"]`` for checkpoint requests
+    (ft_host.pending_requests) until the coordinator closes the session.
+    Requests whose token is in ``config["answers"]`` ({token: ckpt id}) were
+    honoured already (possibly before a restore brought the request back):
+    they are answered at once, never reported again. Sends after the first
+    scan {"scanned": true, "requests": [...], "answered": [...]}, then one
+    line per scan that finds something new."""
+    root, answers = config["root"], {str(k): int(v) for k, v in (config.get("answers") or {}).items()}
+    every = float(config.get("every", 0.5))
+    reported = set()
+
+    def send(msg):
+        out.write((json.dumps(msg) + "\n").encode())
+        out.flush()
+
+    send({"ready": True, "host": config.get("host")})
+    first = True
+    while True:
+        new, answered = [], []
+        for req in H.pending_requests(root):
+            if req["token"] in answers:
+                if H.answer_request(root, req["vnode"], req["token"], answers[req["token"]]):
+                    answered.append(dict(req, ckpt=answers[req["token"]]))
+            elif req["token"] not in reported:
+                reported.add(req["token"])
+                new.append(req)
+        if first or new or answered:
+            send({"scanned": True, "requests": new, "answered": answered, "host": config.get("host")})
+            first = False
+        ready, _w, _x = select.select([inp], [], [], every)
+        if ready:  # the coordinator closed the session (it never sends more)
+            return reported
+
+
 def agent_main():
     """Entry point on the host: the config is the first line after the source."""
     config = json.loads(sys.stdin.buffer.readline())
-    serve(sys.stdin.buffer, sys.stdout.buffer, H.local_run, config)
+    if config.get("mode") == "watch":
+        watch(sys.stdin.fileno(), sys.stdout.buffer, config)
+    else:
+        serve(sys.stdin.buffer, sys.stdout.buffer, H.local_run, config)
 
 
 # --- the coordinator (on the controller) ---------------------------------------
@@ -242,3 +280,61 @@ def coordinate(hosts, program, cluster, ckpt, max_chain, timeout=300, argv_of=No
         for s in sessions:
             s.close()
     return report
+
+
+def watch_requests(hosts, program, wait, answers, settle=1.0, argv_of=None, start_timeout=60):
+    """Wait up to ``wait`` seconds for a checkpoint request from any vnode of
+    ``hosts`` ({host: {ssh..., root, python}}), answering on the way the
+    requests ``answers`` ({token: ckpt id}) honoured already. Returns as soon
+    as a request arrived (plus ``settle`` seconds for simultaneous ones), and
+    never before every host made its first scan (or failed):
+    {"requests": [{vnode, token, host}], "answered": [...], "down": {host: why}}."""
+    argv_of = argv_of or (lambda h: C.ssh_argv(h) + [" ".join(shlex.quote(a) for a in
+                                                             (h.get("python") or "python3", "-c", BOOT))])
+    result = {"requests": [], "answered": [], "down": {}}
+    sessions = [Session(name, argv_of(h), program, {"mode": "watch", "root": h["root"], "host": name,
+                                                   "answers": answers})
+                for name, h in sorted(hosts.items())]
+    start = time.monotonic()
+    deadline = start + max(0.0, float(wait))
+    unscanned = {s.host for s in sessions if not s.error}
+    for s in sessions:
+        if s.error:
+            result["down"][s.host] = s.error
+    open_fds = {s.proc.stdout.fileno(): s for s in sessions if not s.error}
+    try:
+        while open_fds:
+            now = time.monotonic()
+            if unscanned and now - start > start_timeout:
+                for s in open_fds.values():
+                    if s.host in unscanned:
+                        result["down"][s.host] = "no answer within %d s" % start_timeout
+                break
+            if not unscanned and now >= deadline:
+                break
+            limit = (start + start_timeout) if unscanned else deadline
+            ready, _w, _x = select.select(list(open_fds), [], [], max(0.0, min(limit - now, 1.0)))
+            for fd in ready:
+                s = open_fds[fd]
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    err = s.proc.stderr.read().decode(errors="replace").strip() if s.proc.poll() is not None else ""
+                    result["down"][s.host] = "the session ended%s" % (": " + err[-300:] if err else "")
+                    unscanned.discard(s.host)
+                    del open_fds[fd]
+                    continue
+                s.buffer += chunk
+                while b"\n" in s.buffer:
+                    line, s.buffer = s.buffer.split(b"\n", 1)
+                    msg = json.loads(line)
+                    if not msg.get("scanned"):
+                        continue
+                    unscanned.discard(s.host)
+                    result["answered"] += [dict(r, host=s.host) for r in msg.get("answered", [])]
+                    if msg.get("requests"):
+                        result["requests"] += [dict(r, host=s.host) for r in msg["requests"]]
+                        deadline = min(deadline, time.monotonic() + settle)
+    finally:
+        for s in sessions:
+            s.close()
+    return result

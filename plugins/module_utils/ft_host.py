@@ -529,3 +529,74 @@ def restore_vnode(run, store, cluster, ckpt, root, vnode, spec, image, config, m
     state = lxc_state(run, root, vnode)
     return {"vnode": vnode, "chain": chain, "fs_s": round(fs_s, 3), "total_s": round(time.monotonic() - started, 3),
             "state": state}
+
+
+# --- checkpoints requested from inside a vnode -------------------------------
+#
+# A job asks for a checkpoint with /usr/local/bin/vcluster-checkpoint inside
+# its vnode: it writes <token>.req into REQUEST_DIR and waits for
+# <token>.ckpt, which holds the id of the checkpoint that honoured it. Plain
+# files, not a FIFO or a socket: the waiting process is frozen and dumped by
+# the very checkpoint it asked for, and CRIU cannot dump a process holding one
+# end of a pipe or socket whose other end is outside its container. The host
+# sees the files through the vnode's mounted root file system.
+
+REQUEST_DIR = "var/lib/vcluster/ckpt-requests"
+REQUEST_SUFFIX = ".req"
+ANSWER_SUFFIX = ".ckpt"
+
+
+def valid_token(token):
+    return bool(token) and len(token) <= 128 and token[0] not in ".-" and \
+        all(c.isalnum() or c in "._-" for c in token)
+
+
+def request_dir(root, vnode):
+    """The vnode's request directory seen from the host, or None when it is
+    not there or leaves the vnode's root (a symbolic link made inside the
+    vnode is resolved against the host's root: never followed)."""
+    rootfs = os.path.join(root, vnode, "rootfs")
+    path = os.path.join(rootfs, REQUEST_DIR)
+    if not os.path.isdir(path) or os.path.realpath(path) != os.path.join(os.path.realpath(rootfs), REQUEST_DIR):
+        return None
+    return path
+
+
+def pending_requests(root):
+    """Every request waiting in the vnodes under ``root``: [{vnode, token}]."""
+    out = []
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return out
+    for vnode in names:
+        path = request_dir(root, vnode)
+        if path is None:
+            continue
+        try:
+            files = sorted(os.listdir(path))
+        except OSError:
+            continue
+        for name in files:
+            token = name[:-len(REQUEST_SUFFIX)]
+            if name.endswith(REQUEST_SUFFIX) and valid_token(token):
+                out.append({"vnode": vnode, "token": token})
+    return out
+
+
+def answer_request(root, vnode, token, ckpt):
+    """Write the answer (the checkpoint id) where the requester waits for it,
+    then remove the request. False when the vnode or its request is gone."""
+    path = request_dir(root, vnode)
+    if path is None or not valid_token(token):
+        return False
+    request = os.path.join(path, token + REQUEST_SUFFIX)
+    if not os.path.lexists(request):
+        return False
+    tmp = os.path.join(path, ".%s.tmp" % token)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write("%d\n" % int(ckpt))
+    os.rename(tmp, os.path.join(path, token + ANSWER_SUFFIX))
+    os.unlink(request)
+    return True

@@ -7,7 +7,9 @@ the variable and the fix. An empty list means the inventory is valid.
 """
 
 import ipaddress
+import json
 import re
+import subprocess
 from collections.abc import Mapping
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # cluster and vnode names
@@ -104,7 +106,8 @@ def build_model(hostvars, groups, site_names=None):
         "wan_links": links,
         "ft": {"replicas": cluster("vc_ft_replicas"), "placement": cluster("vc_ft_placement"),
                "retention": cluster("vc_ft_retention"), "checkpoint_cost_s": cluster("vc_ft_checkpoint_cost_s"),
-               "restart_cost_s": cluster("vc_ft_restart_cost_s"), "host_mtbf_h": cluster("vc_ft_host_mtbf_h")},
+               "restart_cost_s": cluster("vc_ft_restart_cost_s"), "host_mtbf_h": cluster("vc_ft_host_mtbf_h"),
+               "periodic": cluster("vc_ft_periodic"), "interval_s": cluster("vc_ft_interval_s")},
         "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
         "vpn": cluster("vc_gateway_vpn") or "openvpn",
         "wan_subnet": cluster("vc_wan_subnet"),
@@ -366,4 +369,36 @@ def validate(model):
         if ft.get(key) is not None:
             c.value("cluster", variable, ft[key], lambda v: _is_number(v) and v > 0, "a number > 0",
                     "set it to a positive number, e.g. %s, or remove it" % example)
+    if ft.get("periodic") is not None:
+        c.value("cluster", "vc_ft_periodic", ft["periodic"], lambda v: isinstance(v, bool) or (
+            isinstance(v, str) and v.lower() in ("true", "false", "yes", "no")), "true or false",
+                "set it to true (deploy.yml starts the periodic checkpoint service) or false")
+    if ft.get("interval_s") is not None:
+        c.value("cluster", "vc_ft_interval_s", ft["interval_s"], lambda v: _is_number(v) and v >= 10,
+                "a number of seconds >= 10", "set it to e.g. 600, or remove it to use the planned (Daly) interval")
     return sorted(set(c.errors))
+
+
+def read_inventory(path, exe="ansible-inventory", cwd=None):
+    """hostvars, groups (each with every host under it) and site names, as
+    ansible-inventory --list shows them."""
+    proc = subprocess.run([exe, "-i", path, "--list"], cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ValueError("ansible-inventory -i %s --list failed:\n%s" % (path, proc.stderr.strip()))
+    data = json.loads(proc.stdout)
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+
+    def members(group, seen=()):
+        entry = data.get(group, {})
+        hosts = set(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            if child not in seen:
+                hosts |= members(child, seen + (group,))
+        return hosts
+
+    names = [g for g in data if g != "_meta"] + [c for g in data.values() if isinstance(g, dict)
+                                                 for c in g.get("children", [])]
+    groups = {g: sorted(members(g)) for g in set(names)}
+    groups["all"] = sorted(set(groups.get("all", [])) | set(hostvars))
+    sites = sorted(data.get("sites", {}).get("children", []))
+    return hostvars, groups, sites

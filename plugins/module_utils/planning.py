@@ -616,3 +616,73 @@ def plan(model, params=None, target=DEFAULT_TARGET, trials=20000, seed=0, confid
         "recommended": recommend(layout, target),
         "interval": interval,
     }
+
+
+# --- the plan in words ---------------------------------------------------------
+
+def fmt_p(p):
+    return "1" if p == 1 else "0" if p == 0 else "%.6f" % p
+
+
+def duration(seconds):
+    if seconds >= 3600:
+        return "%.0f s = %.2f h" % (seconds, seconds / 3600)
+    if seconds >= 60:
+        return "%.0f s = %.1f min" % (seconds, seconds / 60)
+    return "%.1f s" % seconds
+
+
+def plan_text(result, path):
+    """What scripts/plan and plan.yml print for a plan() result (``path``: the inventory)."""
+    pool, inv, rec, iv = result["pool"], result["inventory"], result["recommended"], result["interval"]
+    out = ["Plan for cluster %s (%s)" % (result["cluster"], path),
+           "Hosts that hold checkpoints and may fail: %d in %d sites (%s)%s; %d vnodes"
+           % (pool["hosts"], len(pool["sites"]), "; ".join("%s: %s" % (s, ", ".join(h))
+                                                          for s, h in sorted(pool["sites"].items())),
+              ", gateways %s excluded" % ", ".join(pool["excluded"]) if pool["excluded"] else "", pool["vnodes"]),
+           "Inventory: k = %d replica%s, placement %s" % (inv["replicas"], "" if inv["replicas"] == 1 else "s",
+                                                          inv["placement"]),
+           "",
+           "P(restart) after f simultaneous host failures (a uniformly random set of f hosts):",
+           "  %3s  %-14s  %-14s  %s" % ("f", "random (exact)", "spread (exact)", "spread (Monte Carlo, 95% CI)")]
+    for row in result["failures"]:
+        sp = row["spread"]
+        out.append("  %3d  %-14s  %-14s  %.4f [%.4f, %.4f] (%d trials)"
+                   % (row["failures"], fmt_p(row["random"]["p"]), fmt_p(sp["p_exact"]) if "p_exact" in sp else "-",
+                      sp["p"], sp["low"], sp["high"], sp["trials"]))
+    out += ["", "Loss of one whole site (all its hosts at once), P(restart):"]
+    for placement, by_site in sorted(result["site_loss"].items()):
+        out.append("  %-7s %s" % (placement, ", ".join("%s: %s" % (s, fmt_p(p)) for s, p in sorted(by_site.items()))))
+    if inv["survives_site_loss"]:
+        out.append("The inventory's placement (%s, k = %d) survives the loss of any one whole site with P = 1."
+                   % (inv["placement"], inv["replicas"]))
+    else:
+        out.append("The inventory's placement (%s, k = %d) does NOT always survive the loss of a whole site "
+                   "(worst P = %s)." % (inv["placement"], inv["replicas"], fmt_p(min(inv["site_loss"].values()))))
+    out.append("")
+    if rec is None:
+        out.append("Recommended: no k and placement reach P >= %s here." % result["target"])
+    else:
+        what = "one host failure and the loss of one whole site" if rec["considers_site_loss"] else \
+            "one host failure (a single site: no placement survives its loss)"
+        out.append("Recommended for P(restart) >= %s (%s): k = %d, placement %s."
+                   % (rec["target"], what, rec["replicas"], rec["placement"]))
+        if rec["considers_site_loss"]:
+            out.append("  It survives the loss of one whole site with P = 1." if rec["survives_site_loss"] else
+                       "  It survives the loss of one whole site with P >= %s (worst %s)."
+                       % (rec["target"], fmt_p(rec["p_site_loss_worst"])))
+        if (rec["replicas"], rec["placement"]) == (inv["replicas"], inv["placement"]):
+            out.append("  The inventory already uses it.")
+        else:
+            out.append("  Set vc_ft_replicas: %d and vc_ft_placement: %s." % (rec["replicas"], rec["placement"]))
+    given = [n for n in DEFAULTS if n not in iv["defaults"]]
+    out += ["",
+            "Checkpoint interval: C = %g s, R = %g s, host MTBF %g h x %d hosts -> cluster MTBF %s%s"
+            % (iv["checkpoint_cost_s"], iv["restart_cost_s"], iv["host_mtbf_h"], iv["hosts"],
+               duration(iv["cluster_mtbf_s"]),
+               " (defaults: %s)" % ", ".join(iv["defaults"]) if iv["defaults"] else ""),
+            "  Young sqrt(2CM): %s (expected waste %.2f %%)" % (duration(iv["young_s"]), 100 * iv["waste_young"]),
+            "  Daly:            %s (expected waste %.2f %%)" % (duration(iv["daly_s"]), 100 * iv["waste_daly"])]
+    if given:
+        out.append("  (from the inventory or the command line: %s)" % ", ".join(given))
+    return "\n".join(out)

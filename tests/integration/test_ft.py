@@ -58,8 +58,12 @@ def fault(host, when="now", timeout=120):
 
 
 def placement():
-    with open(CATALOG) as f:
-        return json.load(f)["placement"]
+    """Where the catalog says each vnode runs ({} before the first checkpoint)."""
+    try:
+        with open(CATALOG) as f:
+            return json.load(f).get("placement") or {}
+    except FileNotFoundError:
+        return {}
 
 
 def in_vnode(vnode, *cmd, timeout=60):
@@ -299,3 +303,80 @@ def test_host_killed_during_restore_then_restore_again(reference):
     assert rc == 0 and "damaged" not in out, out[-8000:]
     rc, out = playbook("destroy.yml")
     assert rc == 0, out[-5000:]
+
+
+def service(*args, timeout=700):
+    proc = subprocess.run([str(ROOT / "scripts/ft-service"), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def service_state():
+    return json.loads(service("status", "--json"))
+
+
+def wait_for(what, check, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(2)
+    raise AssertionError("%s: not within %d s: %s" % (what, timeout, service("status")))
+
+
+def test_periodic_and_requested_checkpoints_a_request_is_honoured_once(reference):
+    deploy()
+    job = start_job()
+    assert "started" in service("start", "--interval", "600")
+    try:
+        # A job asks from inside vn-b1 and is answered with the id of the checkpoint that honoured it.
+        got = in_vnode("vn-b1", "vcluster-checkpoint", "--timeout", "300", timeout=330)
+        assert got.returncode == 0, got.stderr
+        asked = int(got.stdout)
+        catalog = json.load(open(CATALOG))
+        assert str(asked) in catalog["checkpoints"] and set(catalog["checkpoints"][str(asked)]["vnodes"]) == \
+            set(VNODES)
+        state = service_state()
+        assert state["running"] and state["state"]["last"]["ckpt"] == asked
+        assert state["state"]["last"]["reason"] == "requested by vn-b1"
+        # A request still waiting when its checkpoint is saved: after a restore to that checkpoint the
+        # requester gets the same id again, and no other checkpoint is taken for it. The requester is a job of
+        # its own (vcjob detaches it from lxc-attach: CRIU cannot save a process tied to the outside).
+        started = in_vnode("vn-a2", "vcjob", "start", "ask", "--", "vcluster-checkpoint", "--timeout", "600")
+        assert started.returncode == 0, started.stderr
+        answer = "/var/lib/vcjob/%d/out" % json.loads(started.stdout)["id"]
+        honoured = wait_for("the background request", lambda: in_vnode("vn-a2", "cat", answer).stdout.strip())
+        assert int(honoured) > asked
+        assert "stopped" in service("stop")
+        rc, out = playbook("restore.yml", "-e", "ckpt=%s" % honoured)
+        assert rc == 0, out[-8000:]
+        assert in_vnode("vn-a2", "cat", answer).stdout == ""  # restored: waiting again
+        assert "started" in service("start", "--interval", "600")
+        assert wait_for("the answer after the restore",
+                        lambda: in_vnode("vn-a2", "cat", answer).stdout.strip()) == honoured
+        state = service_state()
+        assert state["state"]["checkpoints"] == 0, state  # the new service took none: answered from the record
+        text = service("status")
+        assert "periodic checkpoints of cluster demo: running" in text and "interval: 10.0 min" in text, text
+    finally:
+        service("stop")
+    assert "not running" in service("status")
+    assert result_of(job) == reference
+
+
+def test_periodic_checkpoints_at_the_interval():
+    deploy()
+    assert "started" in service("start", "--interval", "20")
+    try:
+        state = wait_for("two periodic checkpoints",
+                         lambda: (lambda s: s if s["state"]["checkpoints"] >= 2 else None)(service_state()),
+                         timeout=240)
+        done = [h for h in state["state"]["history"] if h["ckpt"] is not None]
+        assert all(h["reason"] == "periodic" for h in done) and done[1]["ckpt"] > done[0]["ckpt"]
+        assert done[1]["time"] - done[0]["time"] >= 20
+    finally:
+        service("stop")
+    rc, out = playbook("destroy.yml")
+    assert rc == 0 and not os.path.exists("/var/lib/vcluster/ft/demo"), out[-5000:]

@@ -299,3 +299,27 @@ def test_plan_single_site_and_bad_models():
         planning.plan(model("nearest"))
     with pytest.raises(ValueError, match="vc_ft_host_mtbf_h"):
         planning.plan(model(), {"vc_ft_host_mtbf_h": "soon"}, trials=10)
+
+
+def test_plan_playbook_prints_and_writes_the_same_plan_as_the_script(tmp_path):
+    # plan.yml is the playbook form of scripts/plan (real ansible-playbook; no cluster needed)
+    out = tmp_path / "plan.json"
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "plan.yml", "-e",
+                           "out=%s" % out, "-e", "target=0.999"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    flat = " ".join(proc.stdout.split())
+    assert "survives the loss of any one whole site with P = 1" in flat, proc.stdout[-3000:]
+    result = json.loads(out.read_text())
+    assert result["cluster"] == "demo" and result["recommended"]["target"] == 0.999
+    assert [r["random"]["exact"] for r in result["failures"]] == ["1", "4/9", "1/27", "0"]
+    script = json.loads(subprocess.run([os.path.join(ROOT, "scripts", "plan"), "--json", "--target", "0.999"],
+                                       capture_output=True, text=True, timeout=120, check=True).stdout)
+    assert script == result
+
+
+def test_plan_filter_refuses_a_model_it_cannot_plan():
+    from ansible.errors import AnsibleFilterError  # pylint: disable=import-outside-toplevel
+    from ansible_collections.vcluster.cluster.plugins.filter import planning as planning_filter  # noqa
+    with pytest.raises(AnsibleFilterError, match="plan: vc_ft_replicas"):
+        planning_filter.vc_ft_plan(model(replicas=4))
