@@ -367,8 +367,9 @@ def test_periodic_and_requested_checkpoints_a_request_is_honoured_once(reference
 
 
 def test_periodic_checkpoints_at_the_interval():
-    deploy()
-    assert "started" in service("start", "--interval", "20")
+    # deploy.yml starts the service (vc_ft_periodic), destroy.yml stops it
+    deploy("-e", '{"vc_ft_periodic": true, "vc_ft_interval_s": 20}')
+    assert "running" in service("status")
     try:
         state = wait_for("two periodic checkpoints",
                          lambda: (lambda s: s if s["state"]["checkpoints"] >= 2 else None)(service_state()),
@@ -376,7 +377,8 @@ def test_periodic_checkpoints_at_the_interval():
         done = [h for h in state["state"]["history"] if h["ckpt"] is not None]
         assert all(h["reason"] == "periodic" for h in done) and done[1]["ckpt"] > done[0]["ckpt"]
         assert done[1]["time"] - done[0]["time"] >= 20
+        assert "interval: 20 s (command line (--interval))" in service("status")
     finally:
-        service("stop")
-    rc, out = playbook("destroy.yml")
-    assert rc == 0 and not os.path.exists("/var/lib/vcluster/ft/demo"), out[-5000:]
+        rc, out = playbook("destroy.yml")
+    assert rc == 0 and "periodic checkpoints of cluster demo: stopped" in out, out[-5000:]
+    assert not os.path.exists("/var/lib/vcluster/ft/demo")
