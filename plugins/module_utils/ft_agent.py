@@ -21,6 +21,7 @@ link died), the agent deletes the checkpoint unless committed and thaws its
 vnodes: a failure never leaves the cluster frozen or a partial checkpoint.
 """
 
+import inspect
 import json
 import os
 import select
@@ -150,6 +151,12 @@ def bundle(sources):
              "    exec(compile(text, 'vcluster/' + short + '.py', 'exec'), mod.__dict__)",
              "sys.modules[%r + '.ft_agent'].agent_main()" % PACKAGE]
     return "\n".join(lines) + "\n"
+
+
+def program():
+    """The agent's program: ckpt, ft_host and this module, as bundle() sends them."""
+    return bundle([("ckpt", inspect.getsource(C)), ("ft_host", inspect.getsource(H)),
+                   ("ft_agent", inspect.getsource(sys.modules[__name__]))])
 
 
 class Session:

@@ -23,6 +23,7 @@ import os
 import re
 import time
 
+from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
 from ansible_collections.vcluster.cluster.plugins.module_utils import planning
 
 HISTORY = 20  # checkpoints the state remembers
@@ -39,12 +40,7 @@ def paths(controller_dir, cluster):
             "runner": os.path.join(top, "runner")}
 
 
-def read_json(path, default=None):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
+read_json = H.read_json
 
 
 def write_json(path, data, mode=0o600):

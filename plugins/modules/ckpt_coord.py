@@ -57,12 +57,8 @@ report:
   returned: always
 """
 
-import inspect
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_agent as A
-from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
 
 
 def main():
@@ -79,8 +75,7 @@ def main():
     p = module.params
     if module.check_mode:
         module.exit_json(changed=True, report={"ckpt": p["ckpt"], "check_mode": True})
-    program = A.bundle([("ckpt", inspect.getsource(C)), ("ft_host", inspect.getsource(H)),
-                        ("ft_agent", inspect.getsource(A))])
+    program = A.program()
     report = A.coordinate(p["hosts"], program, p["cluster"], p["ckpt"], p["max_chain"], timeout=p["timeout"])
     if not report["committed"]:
         module.fail_json(msg="checkpoint %d aborted and deleted: %s" % (p["ckpt"], "; ".join(report["failures"])),

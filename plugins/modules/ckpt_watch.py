@@ -62,12 +62,8 @@ down:
   returned: always
 """
 
-import inspect
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_agent as A
-from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
 
 
 def main():
@@ -81,8 +77,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    program = A.bundle([("ckpt", inspect.getsource(C)), ("ft_host", inspect.getsource(H)),
-                        ("ft_agent", inspect.getsource(A))])
+    program = A.program()
     if module.check_mode:  # look once, write nothing: every waiting request is listed
         result = A.watch_requests(p["hosts"], program, 0, {}, settle=0)
         module.exit_json(changed=False, **result)

@@ -4,7 +4,6 @@ of SSH) and no containers: hosts without vnodes, or with a vnode LXC does not
 know (its freeze fails), show the protocol's commit and abort paths; serve()
 with a fake LXC shows the dead-man switch."""
 
-import inspect
 import io
 import json
 import os
@@ -16,11 +15,6 @@ import pytest
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_agent as A
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
-
-
-def program():
-    return A.bundle([("ckpt", inspect.getsource(C)), ("ft_host", inspect.getsource(H)),
-                     ("ft_agent", inspect.getsource(A))])
 
 
 def local(_host):
@@ -38,7 +32,7 @@ def hosts(tmp_path, vnodes):
 
 
 def test_bundle_runs_the_agent_from_its_source_alone(tmp_path):
-    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": []}), program(), "demo", 1, 3, argv_of=local)
+    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": []}), A.program(), "demo", 1, 3, argv_of=local)
     assert report["committed"] is True and report["failures"] == []
     assert set(report["steps"]) == {"freeze", "dump", "commit", "thaw"}
     assert report["pause"] >= report["steps"]["dump"]
@@ -49,7 +43,7 @@ def test_bundle_runs_the_agent_from_its_source_alone(tmp_path):
 
 def test_a_failure_on_one_host_aborts_everywhere(tmp_path):
     # h2's vnode is unknown to LXC (or LXC is absent): its freeze fails
-    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": ["ghost"]}), program(), "demo", 4, 3, argv_of=local)
+    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": ["ghost"]}), A.program(), "demo", 4, 3, argv_of=local)
     assert report["committed"] is False
     assert any(f.startswith("h2: HostError: vnode ghost is") for f in report["failures"]), report
     assert "abort" in report["steps"] and "thaw" in report["steps"] and "dump" not in report["steps"]
@@ -60,7 +54,7 @@ def test_a_failure_on_one_host_aborts_everywhere(tmp_path):
 def test_an_agent_that_cannot_start_changes_nothing(tmp_path):
     def broken(host):
         return ["sh", "-c", "exit 3"] if host.get("root", "").endswith("h2/vnodes") else local(host)
-    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": []}), program(), "demo", 2, 3, argv_of=broken)
+    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": []}), A.program(), "demo", 2, 3, argv_of=broken)
     assert report["committed"] is False
     assert report["failures"][0] == "not started (nothing was frozen)"
     assert report["steps"] == {}

@@ -2,7 +2,6 @@
 (ft_host), the watch agent over a real pipe (ft_agent), the client script
 run for real with sh, and the service's decisions and records (ft_service)."""
 
-import inspect
 import json
 import os
 import pathlib
@@ -28,11 +27,6 @@ def request(root, vnode, token):
     d.mkdir(parents=True, exist_ok=True)
     (d / (token + H.REQUEST_SUFFIX)).write_text("1\n")
     return d
-
-
-def program():
-    return A.bundle([("ckpt", inspect.getsource(C)), ("ft_host", inspect.getsource(H)),
-                     ("ft_agent", inspect.getsource(A))])
 
 
 def local(_host):
@@ -80,7 +74,7 @@ def test_watch_answers_honoured_requests_and_reports_new_ones(tmp_path):
     root = tmp_path / "h1"
     old = request(root, "vn-a1", "old")
     request(root, "vn-a2", "new")
-    result = A.watch_requests({"h1": {"root": str(root)}}, program(), 30, {"old": 4}, settle=0.2, argv_of=local)
+    result = A.watch_requests({"h1": {"root": str(root)}}, A.program(), 30, {"old": 4}, settle=0.2, argv_of=local)
     assert result["requests"] == [{"vnode": "vn-a2", "token": "new", "host": "h1"}]
     assert result["answered"] == [{"vnode": "vn-a1", "token": "old", "ckpt": 4, "host": "h1"}]
     assert result["down"] == {}
@@ -92,7 +86,7 @@ def test_watch_returns_soon_after_a_request_arrives(tmp_path):
     (root / "vn-a1" / "rootfs").mkdir(parents=True)
     threading.Timer(1.0, request, (root, "vn-a1", "late")).start()
     t0 = time.monotonic()
-    result = A.watch_requests({"h1": {"root": str(root)}}, program(), 60, {}, settle=0.2, argv_of=local)
+    result = A.watch_requests({"h1": {"root": str(root)}}, A.program(), 60, {}, settle=0.2, argv_of=local)
     assert result["requests"] == [{"vnode": "vn-a1", "token": "late", "host": "h1"}]
     assert time.monotonic() - t0 < 30  # not the whole wait
 
@@ -103,7 +97,7 @@ def test_watch_with_nothing_to_do_waits_and_reports_a_host_it_cannot_reach(tmp_p
     (tmp_path / "h1").mkdir()
     t0 = time.monotonic()
     result = A.watch_requests({"h1": {"root": str(tmp_path / "h1")}, "h2": {"root": str(tmp_path / "h2")}},
-                              program(), 1.0, {}, argv_of=argv)
+                              A.program(), 1.0, {}, argv_of=argv)
     assert result["requests"] == [] and list(result["down"]) == ["h2"]
     assert time.monotonic() - t0 >= 1.0
 
