@@ -224,3 +224,27 @@ def test_failure_reason_reads_the_yaml_callback_and_strips_colours():
            "\x1b[0;31m        second line\x1b[0m\n\x1b[0;31m    report:\x1b[0m\n        ckpt: 2\n")
     assert S.failure_reason(out) == "checkpoint 2 aborted and deleted: a-h2: CRIU dump failed second line"
     assert S.failure_reason("    msg: 'vc_ft_replicas 4 is not smaller'\n") == "vc_ft_replicas 4 is not smaller"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["start", "--interval", "5"], "--interval must be at least 10 seconds"),
+    (["run", "--cluster", "demo"], "start and run read the inventory (-i), not --cluster"),
+    (["restart"], "invalid choice: 'restart'"),
+])
+def test_the_command_refuses_bad_arguments(args, message):
+    script = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "ft-service"
+    proc = subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_status_and_stop_of_a_service_that_never_ran(tmp_path):
+    script = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "ft-service"
+    common = ["--cluster", "nosuch", "--controller-dir", str(tmp_path)]
+    out = subprocess.run([str(script), "status", *common], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "periodic checkpoints: not running (never started for this cluster)"
+    out = subprocess.run([str(script), "status", "--json", *common], capture_output=True, text=True, timeout=60,
+                         check=True)
+    assert json.loads(out.stdout) == {"cluster": "nosuch", "running": False, "state": None, "requests": []}
+    out = subprocess.run([str(script), "stop", *common], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "periodic checkpoints of cluster nosuch: not running"
+    assert os.listdir(tmp_path) == []  # nothing written
