@@ -34,6 +34,20 @@ def scans(hostvars, hosts, var):
     return {"scans": found, "dead": sorted(dead)}
 
 
+def failures(hostvars, hosts, var):
+    """["host: reason", ...] for the hosts whose registered ``var`` is
+    unreachable or failed (a host that ran nothing for ``var`` counts as
+    unreachable: it left the play)."""
+    out = []
+    for host in hosts:
+        res = hostvars[host].get(var) if host in hostvars else None
+        if not isinstance(res, dict) or res.get("unreachable"):
+            out.append("%s: unreachable" % host)
+        elif res.get("failed"):
+            out.append("%s: %s" % (host, res.get("msg") or "failed"))
+    return out
+
+
 def checkpoint_plan(state, vnodes):
     return ckpt.checkpoint_plan(state["scans"], vnodes)
 
@@ -159,6 +173,7 @@ class FilterModule:
     def filters(self):
         return {
             "vc_ft_scans": scans,
+            "vc_ft_failures": failures,
             "vc_ft_checkpoint_plan": _wrap(checkpoint_plan),
             "vc_ft_replication_plan": _wrap(replication_plan),
             "vc_ft_replicas_of": replicas_of,
