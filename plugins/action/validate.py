@@ -13,7 +13,7 @@ VARIABLES = ("vc_cluster_name", "vc_site_subnet", "vc_lan_ip", "vc_wan_ip", "ans
              "vc_overlay_subnet", "vc_overlay_mtu", "vc_wan_subnet", "vc_mgmt_subnet", "vc_wan_links",
              "vc_vnodes", "vc_ft_replicas", "vc_ft_placement", "vc_ft_retention",
              "vc_ft_checkpoint_cost_s", "vc_ft_restart_cost_s", "vc_ft_host_mtbf_h", "vc_ft_periodic",
-             "vc_ft_interval_s", "vc_overlay_ip", "vc_gateway_vpn")
+             "vc_ft_interval_s", "vc_ft_lease_s", "vc_overlay_ip", "vc_gateway_vpn")
 
 
 def plain(value):

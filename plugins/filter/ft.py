@@ -48,6 +48,11 @@ def failures(hostvars, hosts, var):
     return out
 
 
+def partial(state):
+    """Checkpoint ids to discard everywhere (ckpt.partial_ids)."""
+    return ckpt.partial_ids(state["scans"])
+
+
 def checkpoint_plan(state, vnodes):
     return ckpt.checkpoint_plan(state["scans"], vnodes)
 
@@ -175,6 +180,7 @@ class FilterModule:
             "vc_ft_scans": scans,
             "vc_ft_failures": failures,
             "vc_ft_checkpoint_plan": _wrap(checkpoint_plan),
+            "vc_ft_partial": partial,
             "vc_ft_replication_plan": _wrap(replication_plan),
             "vc_ft_replicas_of": replicas_of,
             "vc_ft_catalog": _wrap(catalog),

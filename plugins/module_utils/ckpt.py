@@ -266,11 +266,30 @@ def to_delete_chained(committed, retention, parents, partial=()):
 # --- coordination (the playbooks' decisions, from every host's scan) --------
 
 def committed_ids(scans):
-    """Ids committed anywhere: one COMMITTED marker means every host prepared."""
+    """Ids that count as committed: COMMITTED somewhere, and on every member
+    host (the marker names them) that answers. A checkpoint whose coordinator
+    died between the first and the last COMMITTED mark is therefore never
+    counted (nor restored): ``partial_ids`` has it, and the next FT operation
+    discards it everywhere. A member that does not answer cannot say: its
+    copies are simply not available. (Markers of older checkpoints name no
+    members: one COMMITTED counts, as before.)"""
+    mine = {h: {int(i) for i in scan.get("committed", [])} for h, scan in scans.items()}
     ids = set()
-    for scan in scans.values():
-        ids.update(int(i) for i in scan.get("committed", []))
+    for host, scan in scans.items():
+        for cid in mine[host]:
+            members = (scan.get("members") or {}).get(str(cid)) or []
+            if all(m not in scans or cid in mine[m] for m in members):
+                ids.add(cid)
     return sorted(ids)
+
+
+def partial_ids(scans):
+    """Ids some answering host holds that do not count as committed: an
+    aborted or interrupted checkpoint, or one committed on some members only.
+    Every FT operation that changes the stores deletes them everywhere."""
+    committed = set(committed_ids(scans))
+    seen = {int(i) for scan in scans.values() for i in scan.get("ids", [])}
+    return sorted(seen - committed)
 
 
 def newest_catalog(scans):

@@ -29,6 +29,7 @@ import tarfile
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
+from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
 
 FT_STATE = "ft.json"
 FS_TAR = "fs.tar"
@@ -112,10 +113,12 @@ def scan(store, cluster, verify=False, run=None, root=None):
         if entry.isdigit() and os.path.isdir(path):
             ckpt = int(entry)
             result["ids"].append(ckpt)
-            if os.path.exists(os.path.join(path, C.COMMITTED)):
-                result["committed"].append(ckpt)
-            if os.path.exists(os.path.join(path, C.PREPARED)):
-                result["prepared"].append(ckpt)
+            for marker, key in ((C.COMMITTED, "committed"), (C.PREPARED, "prepared")):
+                if os.path.exists(os.path.join(path, marker)):
+                    result[key].append(ckpt)
+                    members = marker_members(os.path.join(path, marker))
+                    if members is not None:
+                        result.setdefault("members", {})[str(ckpt)] = members
             copies = {}
             for vnode in sorted(os.listdir(path)):
                 vdir = os.path.join(path, vnode)
@@ -351,32 +354,41 @@ def vnode_info(root, vnode):
     return {k: v for k, v in marker.items() if k in ("image", "ip", "mac")}
 
 
-def mark(store, cluster, ckpt, marker):
+def mark(store, cluster, ckpt, marker, members=None):
+    """Write PREPARED or COMMITTED: {"time", "members": the hosts that dump}."""
     path = C.ckpt_dir(store, cluster, ckpt)
     os.makedirs(path, mode=0o700, exist_ok=True)
     with open(os.path.join(path, marker), "w") as f:
-        f.write("%s\n" % time.time())
+        json.dump({"time": time.time(), "members": sorted(members or [])}, f)
         f.flush()
         os.fsync(f.fileno())
 
 
-def prepare(store, cluster, ckpt, vnodes):
+def marker_members(path):
+    """The members a marker names, or None (an older marker: just a time)."""
+    data = read_json(path)
+    return sorted(data["members"]) if isinstance(data, dict) and data.get("members") else None
+
+
+def prepare(store, cluster, ckpt, vnodes, members=None):
     """Phase 1: every vnode of this host has a verified copy: PREPARED."""
     problems = []
     for vnode in vnodes:
         problems += ["%s: %s" % (vnode, p) for p in C.verify(C.vnode_dir(store, cluster, ckpt, vnode))]
     if problems:
         raise HostError("checkpoint %s is not complete here: %s" % (ckpt, "; ".join(problems)))
-    mark(store, cluster, ckpt, C.PREPARED)
+    mark(store, cluster, ckpt, C.PREPARED, members)
 
 
-def abort(store, cluster, ckpt):
-    """Delete checkpoint ``ckpt`` here unless it is committed. Returns True when deleted."""
+def abort(store, cluster, ckpt, force=False):
+    """Delete checkpoint ``ckpt`` here unless it is committed here (with
+    ``force``, also then: it was not committed on every member). Returns True
+    when deleted."""
     path = C.ckpt_dir(store, cluster, ckpt)
-    if os.path.exists(os.path.join(path, C.COMMITTED)):
+    if os.path.exists(os.path.join(path, C.COMMITTED)) and not force:
         return False
     if os.path.isdir(path):
-        shutil.rmtree(path)
+        delete(store, cluster, [ckpt])
         return True
     return False
 
@@ -430,6 +442,20 @@ def stop_vnode(run, root, name, veth):
         _check(run, ["umount", rootfs], "unmounting the root file system of %s" % name)
     if run(["ip", "link", "show", veth])[0] == 0:
         run(["ip", "link", "del", veth])
+
+
+def stop_all(run, root, keep):
+    """Stop every vnode of the project under ``root``; remove those not in
+    ``keep`` (restored elsewhere). Returns the vnodes stopped or removed."""
+    done = []
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        if os.path.isfile(os.path.join(root, name, V.MARKER)):
+            if name in keep:
+                stop_vnode(run, root, name, V.veth_name(name))
+            else:
+                remove_vnode(run, root, name, V.veth_name(name))
+            done.append(name)
+    return done
 
 
 def remove_vnode(run, root, name, veth):
@@ -529,6 +555,24 @@ def restore_vnode(run, store, cluster, ckpt, root, vnode, spec, image, config, m
     state = lxc_state(run, root, vnode)
     return {"vnode": vnode, "chain": chain, "fs_s": round(fs_s, 3), "total_s": round(time.monotonic() - started, 3),
             "state": state}
+
+
+def restore_one(run, store, cluster, ckpt, root, vnode, net):
+    """Restore ``vnode`` ({name, ip}) from checkpoint ``ckpt`` here, frozen,
+    on the base image its checkpoint was made on. ``net``: {prefix, mtu,
+    bridge, net_up, image_dir, image_suite}."""
+    name = vnode["name"]
+    spec = {"name": name, "ip": vnode["ip"], "prefix": int(net["prefix"]), "mtu": int(net["mtu"]),
+            "bridge": net.get("bridge") or "vcbr0", "net_up": net["net_up"]}
+    meta = read_json(os.path.join(C.vnode_dir(store, cluster, ckpt, name), META)) or {}
+    image_id = meta.get("image")
+    image = os.path.join(net.get("image_dir") or "/var/lib/vcluster/images",
+                         "%s-%s" % (net.get("image_suite") or "bookworm", image_id))
+    if not image_id or not os.path.isfile(os.path.join(image, ".vcluster-image")):
+        raise HostError("the base image %s of %s (checkpoint %s) is not on this host: deploy.yml builds it"
+                        % (image, name, ckpt))
+    return restore_vnode(run, store, cluster, ckpt, root, name, spec, image, V.lxc_config(spec, root),
+                         V.marker(spec, image_id), V.veth_name(name), spec["bridge"])
 
 
 # --- checkpoints requested from inside a vnode -------------------------------

@@ -107,7 +107,8 @@ def build_model(hostvars, groups, site_names=None):
         "ft": {"replicas": cluster("vc_ft_replicas"), "placement": cluster("vc_ft_placement"),
                "retention": cluster("vc_ft_retention"), "checkpoint_cost_s": cluster("vc_ft_checkpoint_cost_s"),
                "restart_cost_s": cluster("vc_ft_restart_cost_s"), "host_mtbf_h": cluster("vc_ft_host_mtbf_h"),
-               "periodic": cluster("vc_ft_periodic"), "interval_s": cluster("vc_ft_interval_s")},
+               "periodic": cluster("vc_ft_periodic"), "interval_s": cluster("vc_ft_interval_s"),
+               "lease_s": cluster("vc_ft_lease_s")},
         "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
         "vpn": cluster("vc_gateway_vpn") or "openvpn",
         "wan_subnet": cluster("vc_wan_subnet"),
@@ -376,6 +377,9 @@ def validate(model):
     if ft.get("interval_s") is not None:
         c.value("cluster", "vc_ft_interval_s", ft["interval_s"], lambda v: _is_number(v) and v >= 10,
                 "a number of seconds >= 10", "set it to e.g. 600, or remove it to use the planned (Daly) interval")
+    if ft.get("lease_s") is not None:
+        c.value("cluster", "vc_ft_lease_s", ft["lease_s"], lambda v: _is_number(v) and 2 <= v <= 600,
+                "a number of seconds from 2 to 600", "set it to e.g. 5, or remove it (default 5)")
     return sorted(set(c.errors))
 
 

@@ -12,8 +12,10 @@ description:
     hosts in lock step - freeze every vnode (barrier), dump every vnode (CRIU images, file-system changes, manifest
     last) and verify (PREPARED), commit everywhere (COMMITTED) or, after any failure anywhere, abort everywhere (the
     partial checkpoint is deleted), thaw - so the pause costs the dumps and a few round trips, not Ansible tasks.
-  - If the controller or a session dies during the pause, each agent deletes the uncommitted checkpoint and thaws
-    its vnodes by itself.
+  - The agents hold a lease the coordinator renews every second. If the controller dies or its link to a host
+    breaks during the pause, each agent deletes its part of the uncommitted checkpoint and thaws its vnodes by itself
+    within I(lease) seconds (after the dump it is running); the coordinator likewise counts a silent host as down and
+    aborts. A checkpoint committed on some hosts only is discarded everywhere.
   - Fails (after thawing) when the checkpoint was aborted; the previous checkpoints are untouched.
 options:
   hosts:
@@ -36,6 +38,16 @@ options:
     description: Seconds a host may take for one step (a dump) before the checkpoint is aborted.
     type: int
     default: 300
+  lease:
+    description: Seconds without a word from the other side after which an agent undoes its work (and the
+      coordinator counts the host down).
+    type: float
+    default: 5.0
+  stop_at:
+    description: For fault-injection tests only - send this step, then stop talking (as a controller that died
+      there); the agents' leases run out and they undo their work. The module then fails.
+    type: str
+    choices: [freeze, dump, commit, thaw]
 author: vcluster team
 """
 
@@ -69,6 +81,8 @@ def main():
             ckpt=dict(type="int", required=True),
             max_chain=dict(type="int", default=3),
             timeout=dict(type="int", default=300),
+            lease=dict(type="float", default=5.0),
+            stop_at=dict(type="str", choices=["freeze", "dump", "commit", "thaw"]),
         ),
         supports_check_mode=True,
     )
@@ -76,7 +90,11 @@ def main():
     if module.check_mode:
         module.exit_json(changed=True, report={"ckpt": p["ckpt"], "check_mode": True})
     program = A.program()
-    report = A.coordinate(p["hosts"], program, p["cluster"], p["ckpt"], p["max_chain"], timeout=p["timeout"])
+    report = A.coordinate(p["hosts"], program, p["cluster"], p["ckpt"], p["max_chain"], timeout=p["timeout"],
+                          lease=p["lease"], stop_at=p["stop_at"])
+    if p["stop_at"]:
+        module.fail_json(msg="checkpoint %d: the coordinator stopped talking at step %s (stop_at): the agents undo "
+                         "their work when their lease runs out" % (p["ckpt"], p["stop_at"]), report=report)
     if not report["committed"]:
         module.fail_json(msg="checkpoint %d aborted and deleted: %s" % (p["ckpt"], "; ".join(report["failures"])),
                          report=report)

@@ -201,15 +201,7 @@ def main():
             changed = True
         elif op == "stop":
             # Stop every vnode of the project here; remove those not in vnodes (restored elsewhere).
-            keep = set(names(p["vnodes"]))
-            result = []
-            for name in sorted(os.listdir(p["root"])) if os.path.isdir(p["root"]) else []:
-                if os.path.isfile(os.path.join(p["root"], name, V.MARKER)):
-                    if name in keep:
-                        H.stop_vnode(run, p["root"], name, V.veth_name(name))
-                    else:
-                        H.remove_vnode(run, p["root"], name, V.veth_name(name))
-                    result.append(name)
+            result = H.stop_all(run, p["root"], set(names(p["vnodes"])))
             changed = bool(result)
         elif op == "migrate_out":
             result = []
@@ -230,20 +222,8 @@ def main():
             result = {name: H.announce(run, p["root"], name, p["address"]) for name in names(p["vnodes"])}
             changed = False
         elif op == "restore":
-            result = []
-            for v in p["vnodes"]:
-                spec = {"name": v["name"], "ip": v["ip"], "prefix": p["prefix"], "mtu": p["mtu"],
-                        "bridge": p["bridge"], "net_up": p["net_up"]}
-                meta = H.read_json(os.path.join(C.vnode_dir(store, cluster, p["ckpt"], v["name"]), H.META)) or {}
-                image_id = meta.get("image")
-                image = os.path.join(p["image_dir"], "%s-%s" % (p["image_suite"], image_id))
-                if not image_id or not os.path.isfile(os.path.join(image, ".vcluster-image")):
-                    raise H.HostError("the base image %s of %s (checkpoint %s) is not on this host: deploy.yml "
-                                      "builds it" % (image, v["name"], p["ckpt"]))
-                result.append(H.restore_vnode(
-                    run, store, cluster, p["ckpt"], p["root"], v["name"], spec, image,
-                    V.lxc_config(spec, p["root"]), V.marker(spec, image_id), V.veth_name(v["name"]),
-                    p["bridge"]))
+            net = {k: p[k] for k in ("prefix", "mtu", "bridge", "net_up", "image_dir", "image_suite")}
+            result = [H.restore_one(run, store, cluster, p["ckpt"], p["root"], v, net) for v in p["vnodes"]]
             changed = True
         else:  # catalog
             os.makedirs(os.path.join(store, cluster), mode=0o700, exist_ok=True)

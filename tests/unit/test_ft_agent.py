@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import sys
+import time
 
 import pytest
 
@@ -92,9 +93,107 @@ def test_the_agent_thaws_and_deletes_when_the_coordinator_vanishes(tmp_path):
     state = A.serve(inp, out, lxc, config)
     answers = [json.loads(line) for line in out.getvalue().splitlines()]
     assert answers[0]["ready"] is True and answers[1]["ok"] is True
-    assert state == {"committed": False, "exited": False}
+    assert state == {"committed": False, "exited": False, "gone": "the session ended"}
     assert lxc.state["vn1"] == "RUNNING" and "lxc-unfreeze" in lxc.calls
     assert not (tmp_path / "store" / "demo" / "9").exists()
+    log = (tmp_path / "store" / "demo" / A.AGENT_LOG).read_text()
+    assert "checkpoint 9: coordinator gone (the session ended); deleted (not committed); thawed vn1" in log
+
+
+def test_the_lease_runs_out_on_a_silent_session_that_stays_open(tmp_path):
+    # A partition: the session neither ends nor speaks. The agent acts after the lease, not never.
+    lxc = FakeLxc(["vn1"])
+    config = {"store": str(tmp_path / "store"), "root": str(tmp_path / "vnodes"), "cluster": "demo", "ckpt": 5,
+              "vnodes": ["vn1"], "host": "h1", "lease": 0.5, "beat": 0.1}
+    os.makedirs(os.path.join(config["store"], "demo", "5", "vn1"))
+    rfd, wfd = os.pipe()
+    os.write(wfd, b'{"op": "freeze"}\n')
+    out = io.BytesIO()
+    start = time.monotonic()
+    inp = os.fdopen(rfd, "rb")
+    state = A.serve(inp, out, lxc, config)
+    took = time.monotonic() - start
+    os.close(wfd)  # the reader thread sees EOF and lets go of inp
+    time.sleep(0.2)
+    inp.close()
+    assert state["gone"].startswith("no word from the coordinator for") and 0.5 <= took < 3, (state, took)
+    assert lxc.state["vn1"] == "RUNNING"
+    assert not (tmp_path / "store" / "demo" / "5").exists()
+    assert any(json.loads(line).get("beat") for line in out.getvalue().splitlines())
+
+
+class Broken(io.RawIOBase):
+    """A stdout whose reader is gone: every write fails (EPIPE)."""
+
+    def write(self, _b):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_broken_stdout_does_not_kill_the_agent_before_it_undoes(tmp_path):
+    lxc = FakeLxc(["vn1"])
+    config = {"store": str(tmp_path / "store"), "root": str(tmp_path / "vnodes"), "cluster": "demo", "ckpt": 6,
+              "vnodes": ["vn1"], "host": "h1", "lease": 30}
+    os.makedirs(os.path.join(config["store"], "demo", "6", "vn1"))
+    rfd, wfd = os.pipe()
+    os.write(wfd, b'{"op": "freeze"}\n')
+    inp = os.fdopen(rfd, "rb")
+    state = A.serve(inp, Broken(), lxc, config)
+    os.close(wfd)
+    time.sleep(0.2)
+    inp.close()
+    assert state["gone"].startswith("the session is broken")
+    assert lxc.state["vn1"] == "RUNNING" and not (tmp_path / "store" / "demo" / "6").exists()
+
+
+@pytest.mark.parametrize("stop_at, kept", [("freeze", False), ("dump", False), ("commit", True), ("thaw", True)])
+def test_a_coordinator_that_dies_at_any_step_leaves_no_partial_checkpoint(tmp_path, stop_at, kept):
+    # Real agent processes; the coordinator stops talking after sending stop_at (its process lives on, as a
+    # controller whose link died; a killed one closes the sessions, which the agent sees at once).
+    hs = hosts(tmp_path, {"h1": [], "h2": []})
+    report = A.coordinate(hs, A.program(), "demo", 7, 3, argv_of=local, lease=1.0, stop_at=stop_at)
+    assert report["vanished_at"] == stop_at
+    time.sleep(2.5)
+    scans = {h: H.scan(hs[h]["store"], "demo") for h in hs}
+    assert C.committed_ids(scans) == ([7] if kept else [])
+    assert C.partial_ids(scans) == []
+    for h in hs:
+        log = (tmp_path / h / "store" / "demo" / A.AGENT_LOG).read_text()
+        assert "checkpoint 7: coordinator gone (the session ended)" in log, log
+
+
+def test_commit_on_some_members_only_is_never_counted_and_discarded(tmp_path):
+    # The coordinator dies between the first and the last COMMITTED mark: h1 committed, h2 never heard.
+    hs = hosts(tmp_path, {"h1": [], "h2": []})
+    sessions, failures = A.start(hs, A.program(), {h: {"store": hs[h]["store"], "root": hs[h]["root"],
+                                                       "cluster": "demo", "ckpt": 8, "vnodes": [],
+                                                       "members": sorted(hs)} for h in hs}, local, 1.0)
+    assert failures == []
+    for op in ("freeze", "dump"):
+        assert A.step(sessions, op, 30, 1.0)[1] == []
+    assert A.step(sessions[:1], "commit", 30, 1.0)[1] == []
+    for s in sessions:
+        s.close()
+    time.sleep(1.5)
+    scans = {h: H.scan(hs[h]["store"], "demo") for h in hs}
+    assert scans["h1"]["committed"] == [8] and scans["h1"]["members"] == {"8": ["h1", "h2"]}
+    assert scans["h2"]["ids"] == []  # deleted by its agent: not committed there
+    assert C.committed_ids(scans) == [] and C.partial_ids(scans) == [8]
+    H.delete(hs["h1"]["store"], "demo", C.partial_ids(scans))
+    assert not (tmp_path / "h1" / "store" / "demo" / "8").exists()
+
+
+def test_the_coordinator_counts_a_silent_host_down_within_the_lease(tmp_path):
+    def mute(host):  # answers "ready", then nothing ever again (a host whose link died)
+        if host["root"].endswith("h2/vnodes"):
+            return ["sh", "-c", 'echo \'{"ready": true}\'; cat >/dev/null']
+        return local(host)
+    start = time.monotonic()
+    report = A.coordinate(hosts(tmp_path, {"h1": [], "h2": []}), A.program(), "demo", 3, 3, argv_of=mute,
+                          lease=1.0)
+    assert time.monotonic() - start < 20
+    assert report["committed"] is False
+    assert any(f.startswith("h2: silent for") for f in report["failures"]), report
+    assert not (tmp_path / "h1" / "store" / "demo" / "3").exists()
 
 
 def test_a_committed_checkpoint_survives_the_coordinator_vanishing(tmp_path):

@@ -51,6 +51,24 @@ def test_committed_ids_are_the_union_over_hosts():
     assert ckpt.committed_ids(scans) == [1, 2, 3]
 
 
+def test_a_checkpoint_counts_only_when_every_answering_member_committed():
+    def scan(committed, ids, members):
+        out = host_scan(committed=committed, ids=ids)
+        out["members"] = {str(i): members for i in ids}
+        return out
+    members = ["a1", "b1"]
+    both = {"a1": scan([5], [5], members), "b1": scan([5], [5], members)}
+    assert ckpt.committed_ids(both) == [5] and ckpt.partial_ids(both) == []
+    half = {"a1": scan([5], [5], members), "b1": scan([], [], members)}  # b1 deleted its part (lease)
+    assert ckpt.committed_ids(half) == [] and ckpt.partial_ids(half) == [5]
+    prepared = {"a1": scan([5], [5], members), "b1": scan([], [5], members)}  # b1 prepared only
+    assert ckpt.committed_ids(prepared) == [] and ckpt.partial_ids(prepared) == [5]
+    b1_down = {"a1": scan([5], [5], members)}  # b1 does not answer: it cannot say; its copies are not there
+    assert ckpt.committed_ids(b1_down) == [5]
+    replica_only = dict(both, b2=host_scan(committed=[], ids=[5]))  # a peer holding a copy, not a member
+    assert ckpt.committed_ids(replica_only) == [5] and ckpt.partial_ids(replica_only) == []
+
+
 def test_newest_catalog_has_the_highest_serial():
     scans = {"a1": host_scan(catalog={"serial": 2}), "a2": host_scan(catalog={"serial": 5, "x": 1}),
              "b1": host_scan(catalog=None), "b2": host_scan(catalog="garbage")}

@@ -75,7 +75,8 @@ def test_embedded_default_is_valid(inv):
     assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
     assert [v["name"] for v in model["vnodes"]] == ["vn-a1", "vn-a2", "vn-b1", "vn-b2"]
     assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3, "checkpoint_cost_s": None,
-                           "restart_cost_s": None, "host_mtbf_h": None, "periodic": None, "interval_s": None}
+                           "restart_cost_s": None, "host_mtbf_h": None, "periodic": None, "interval_s": None,
+                           "lease_s": None}
     assert model["overlay"] == {"subnet": "10.241.0.0/24", "mtu": 1400}
     assert (model["wan_subnet"], model["mgmt_subnet"]) == ("198.18.0.0/24", "10.240.0.0/24")
     assert model["stray_hosts"] == {} and model["mismatches"] == []
@@ -398,6 +399,9 @@ RULES = {
     "interval too short": (cluster(vc_ft_interval_s=5), [
         "cluster: vc_ft_interval_s 5 is not a number of seconds >= 10; set it to e.g. 600, or remove it to use the "
         "planned (Daly) interval"]),
+    "lease too short": (cluster(vc_ft_lease_s=0.5), [
+        "cluster: vc_ft_lease_s 0.5 is not a number of seconds from 2 to 600; set it to e.g. 5, or remove it "
+        "(default 5)"]),
     "retention zero": (cluster(vc_ft_retention=0), [
         "cluster: vc_ft_retention 0 is not an integer >= 1; keep at least the last checkpoint, e.g. 3"]),
 }
