@@ -326,6 +326,7 @@ def checkpoint_plan(scans, vnodes):
     seen = set()
     for scan in scans.values():
         seen.update(int(i) for i in scan.get("ids", []))
+        seen.add(int(scan.get("last_id") or 0))  # deleted ones (aborted, discarded, retention)
     seen.add(int(newest_catalog(scans).get("last_id", 0)))
     dumps = {}
     for vnode, host in sorted(where.items()):

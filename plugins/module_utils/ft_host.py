@@ -105,7 +105,8 @@ def scan(store, cluster, verify=False, run=None, root=None):
     top = os.path.join(store, cluster)
     result = {"ids": [], "committed": [], "prepared": [], "copies": {}, "incoming": [],
               "vnodes": running_vnodes(run, root) if run else {},
-              "catalog": read_json(os.path.join(top, C.CATALOG))}
+              "catalog": read_json(os.path.join(top, C.CATALOG)),
+              "last_id": int((read_json(os.path.join(top, LAST_ID)) or {}).get("last_id", 0))}
     if not os.path.isdir(top):
         return result
     for entry in sorted(os.listdir(top)):
@@ -393,8 +394,18 @@ def abort(store, cluster, ckpt, force=False):
     return False
 
 
+LAST_ID = "last_id.json"
+
+
 def delete(store, cluster, ids):
+    """Delete checkpoints ``ids`` here; the highest id ever deleted is kept in
+    last_id.json (scan reports it), so an id is never used twice."""
     deleted = []
+    numeric = [int(i) for i in ids if str(i).isdigit()]
+    if numeric and os.path.isdir(os.path.join(store, cluster)):
+        last = read_json(os.path.join(store, cluster, LAST_ID)) or {}
+        if max(numeric) > int(last.get("last_id", 0)):
+            write_json(os.path.join(store, cluster, LAST_ID), {"last_id": max(numeric)})
     for ckpt in ids:
         path = C.ckpt_dir(store, cluster, ckpt)
         if os.path.isdir(path):

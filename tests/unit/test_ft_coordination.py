@@ -102,6 +102,12 @@ def test_checkpoint_id_is_never_reused(ids_a, ids_b, catalog, expected):
     assert plan == {"id": expected, "dumps": {"a1": ["vn1"], "b1": ["vn2"]}, "where": {"vn1": "a1", "vn2": "b1"}}
 
 
+def test_an_id_deleted_everywhere_is_not_used_again():
+    scans = {"a1": host_scan(ids=[1], vnodes={"vn1": "RUNNING"}), "b1": host_scan(ids=[1], vnodes={"vn2": "RUNNING"})}
+    scans["b1"]["last_id"] = 4  # 2..4 aborted and deleted, the catalog never knew them
+    assert ckpt.checkpoint_plan(scans, VNODES)["id"] == 5
+
+
 def test_checkpoint_plan_groups_the_dumps_per_host():
     scans = {"a1": host_scan(vnodes={"vn2": "RUNNING", "vn1": "FROZEN"})}
     assert ckpt.checkpoint_plan(scans, VNODES)["dumps"] == {"a1": ["vn1", "vn2"]}

@@ -163,7 +163,18 @@ def test_delete_removes_the_ids_present(tmp_path):
         fake_copy(tmp_path, i, "vn1")
     H.mark(store, CLUSTER, 1, ckpt.COMMITTED)
     assert H.delete(store, CLUSTER, [1, 3, 7]) == [1, 3]
-    assert sorted(os.listdir(os.path.join(store, CLUSTER))) == ["2"]
+    assert sorted(os.listdir(os.path.join(store, CLUSTER))) == ["2", H.LAST_ID]
+    assert H.scan(store, CLUSTER)["last_id"] == 7  # never used again
+    assert H.abort(store, CLUSTER, 1, force=True) is False
+
+
+def test_abort_with_force_deletes_a_committed_part(tmp_path):
+    store = str(tmp_path)
+    fake_copy(tmp_path, 4, "vn1")
+    H.mark(store, CLUSTER, 4, ckpt.COMMITTED, members=["h1", "h2"])
+    assert H.scan(store, CLUSTER)["members"] == {"4": ["h1", "h2"]}
+    assert H.abort(store, CLUSTER, 4) is False
+    assert H.abort(store, CLUSTER, 4, force=True) is True and H.scan(store, CLUSTER)["ids"] == []
 
 
 # --- receiving a replica -----------------------------------------------------------
@@ -261,7 +272,7 @@ def test_scan_describes_the_store(tmp_path):
 
 def test_scan_of_an_empty_store(tmp_path):
     assert H.scan(str(tmp_path), CLUSTER) == {"ids": [], "committed": [], "prepared": [], "copies": {},
-                                              "incoming": [], "vnodes": {}, "catalog": None}
+                                              "incoming": [], "vnodes": {}, "catalog": None, "last_id": 0}
 
 
 # --- dump and rebuild_layer, with the real tar ---------------------------------------
