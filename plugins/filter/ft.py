@@ -48,6 +48,27 @@ def failures(hostvars, hosts, var):
     return out
 
 
+def deploy_placement(state, vnodes, catalog=None, recreate=None):
+    """{vnode: {host, why, moved}} for deploy.yml (ckpt.deploy_placement)."""
+    return ckpt.deploy_placement(state["scans"], vnodes, (catalog or {}).get("placement") or {},
+                                 ckpt.recreate_names(recreate, vnodes))
+
+
+def placement_hosts(placement):
+    """{vnode: host} of a deploy placement."""
+    return {name: step["host"] for name, step in placement.items()}
+
+
+def placement_lines(placement):
+    """One line per vnode of a deploy placement: where it runs and why."""
+    return ["%s: on %s (%s)" % (name, step["host"], step["why"]) for name, step in sorted(placement.items())]
+
+
+def local_vnodes(placement, vnodes, host):
+    """The model's vnodes ({name, host, ip}) that run on ``host``."""
+    return [v for v in vnodes if (placement.get(v["name"]) or {}).get("host", v["host"]) == host]
+
+
 def partial(state):
     """Checkpoint ids to discard everywhere (ckpt.partial_ids)."""
     return ckpt.partial_ids(state["scans"])
@@ -181,6 +202,10 @@ class FilterModule:
             "vc_ft_failures": failures,
             "vc_ft_checkpoint_plan": _wrap(checkpoint_plan),
             "vc_ft_partial": partial,
+            "vc_ft_deploy_placement": _wrap(deploy_placement),
+            "vc_ft_placement_hosts": placement_hosts,
+            "vc_ft_local_vnodes": local_vnodes,
+            "vc_ft_placement_lines": placement_lines,
             "vc_ft_replication_plan": _wrap(replication_plan),
             "vc_ft_replicas_of": replicas_of,
             "vc_ft_catalog": _wrap(catalog),

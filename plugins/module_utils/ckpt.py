@@ -317,6 +317,62 @@ def locate(scans, vnodes):
     return where, problems
 
 
+def recreate_names(value, vnodes):
+    """The vnodes named by ``vc_recreate`` (a list, or names separated by
+    commas or spaces). Raises CheckpointError for a name that is not a vnode."""
+    if value in (None, "", [], False):
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+    names = [v["name"] for v in vnodes]
+    unknown = [str(i) for i in items if str(i) not in names]
+    if unknown:
+        raise CheckpointError("vc_recreate=%s: not a vnode of the inventory (%s); give vnodes by name, e.g. "
+                              "-e vc_recreate=%s" % (",".join(unknown), ", ".join(names) or "none",
+                                                     names[0] if names else "vn-a1"))
+    return sorted({str(i) for i in items})
+
+
+def deploy_placement(scans, vnodes, recorded=None, recreate=()):
+    """Where deploy.yml runs each vnode, and why: placement is state.
+
+    ``scans``: {host: scan with its vnodes' states} of the hosts that may run
+    vnodes; ``vnodes``: the model's [{name, host, ip}]; ``recorded``: {vnode:
+    host} of the catalog (where a restore or migration last put it);
+    ``recreate``: names the operator asked to start afresh on their inventory
+    host. A vnode that runs (or is frozen) on one host stays there, even
+    when a restore or a migration moved it away from the inventory's host; one
+    that runs nowhere starts on its inventory host. Returns {vnode: {host,
+    why, moved}}; raises CheckpointError when a vnode runs on two hosts."""
+    out, problems = {}, []
+    recorded = recorded or {}
+    for v in vnodes:
+        name, home = v["name"], v["host"]
+        running = sorted(h for h, s in scans.items() if (s.get("vnodes") or {}).get(name) in ("RUNNING", "FROZEN"))
+        if name in recreate:
+            out[name] = {"host": home, "moved": False,
+                         "why": "recreated afresh on its inventory host (vc_recreate)"
+                                + ("; the instance on %s is removed" % running[0] if running and running[0] != home
+                                   else "")}
+        elif len(running) > 1:
+            problems.append("vnode %s runs on %s at once: name it in -e vc_recreate=%s to start it afresh on %s"
+                            % (name, " and ".join(running), name, home))
+        elif running and running[0] != home:
+            out[name] = {"host": running[0], "moved": True,
+                         "why": "runs there since a restore or migration moved it from %s (kept: placement is "
+                                "state; rebalance.yml moves it back live)" % home}
+        elif running:
+            out[name] = {"host": home, "moved": False, "why": "runs on its inventory host"}
+        else:
+            was = recorded.get(name)
+            out[name] = {"host": home, "moved": False,
+                         "why": "not running: started on its inventory host" + (
+                             " (it last ran on %s; restore.yml brings back a checkpoint)" % was
+                             if was and was != home else "")}
+    if problems:
+        raise CheckpointError("; ".join(problems))
+    return out
+
+
 def checkpoint_plan(scans, vnodes):
     """The next checkpoint: its id and which host dumps which vnodes.
     Raises CheckpointError (nothing changed) when a vnode is not running."""

@@ -517,6 +517,7 @@ def coordinate(hosts, program, cluster, ckpt, max_chain, timeout=300, argv_of=No
     finally:
         for s in sessions:
             s.close()
+        report["failures"] = list(dict.fromkeys(report["failures"]))  # a dead host fails every later step too
     return report
 
 

@@ -73,7 +73,7 @@ def marker(spec, image_id):
     return {"name": spec["name"], "ip": spec["ip"], "mac": mac_for(spec["ip"]), "image": image_id}
 
 
-def plan(wanted, present, image_id, root):
+def plan(wanted, present, image_id, root, recreate=()):
     """Steps that give a host exactly the vnodes ``wanted``.
 
     ``wanted``: [{name, ip, prefix, mtu, bridge, net_up}] for this host.
@@ -82,6 +82,7 @@ def plan(wanted, present, image_id, root):
     that carries a vnode marker (others are not ours and are left alone).
     Returns a list of (step, name) with step in remove, stop, recreate,
     create, mount, write-config, start; in an order the module can run as is.
+    ``recreate``: names to start afresh even when they run (vc_recreate).
     """
     steps = []
     names = {spec["name"] for spec in wanted}
@@ -94,7 +95,7 @@ def plan(wanted, present, image_id, root):
         if cur is None:
             steps += [("create", name), ("mount", name), ("write-config", name), ("start", name)]
             continue
-        if (cur.get("marker") or {}).get("image") != image_id:
+        if (cur.get("marker") or {}).get("image") != image_id or name in recreate:
             # Its changes were made against another base image: start afresh.
             steps += [("recreate", name), ("mount", name), ("write-config", name), ("start", name)]
             continue

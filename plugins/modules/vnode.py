@@ -50,6 +50,11 @@ options:
     description: Script LXC calls to attach the host-side veth to the bridge (the role installs it).
     type: path
     required: true
+  recreate:
+    description: Vnodes of I(vnodes) to start afresh (new layer, processes lost) even when they run.
+    type: list
+    elements: str
+    default: []
 author: vcluster team
 """
 
@@ -147,6 +152,7 @@ def main():
             mtu=dict(type="int", required=True),
             bridge=dict(type="str", default="vcbr0"),
             net_up=dict(type="path", required=True),
+            recreate=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -156,7 +162,7 @@ def main():
                "net_up": p["net_up"]} for v in p["vnodes"]]
     by_name = {spec["name"]: spec for spec in wanted}
     present = read_present(module, root)
-    steps = model.plan(wanted, present, p["image_id"], root)
+    steps = model.plan(wanted, present, p["image_id"], root, recreate=set(p["recreate"]))
     info = {spec["name"]: {"ip": spec["ip"], "mac": model.mac_for(spec["ip"]), "veth": model.veth_name(spec["name"]),
                            "rootfs": "%s/%s/rootfs" % (root, spec["name"])} for spec in wanted}
     result = dict(changed=bool(steps), steps=["%s %s" % s for s in steps], vnodes=info)
