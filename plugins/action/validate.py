@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt
 from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
 
 VARIABLES = ("vc_cluster_name", "vc_site_subnet", "vc_lan_ip", "vc_wan_ip", "ansible_host", "vc_store_dir",
@@ -64,6 +65,11 @@ class ActionModule(ActionBase):
         model = inventory.build_model(values, groups, site_names(hostvars))
         errors = [e for e in inventory.validate(model) if not any(e.startswith(p) for p, _m in unrendered)]
         errors = sorted(set(errors + [m for _p, m in unrendered]))
+        if not errors and task_vars.get("vc_recreate") not in (None, ""):  # an extra-var of deploy.yml
+            try:
+                ckpt.recreate_names(plain(task_vars["vc_recreate"]), model["vnodes"])
+            except ckpt.CheckpointError as exc:
+                errors.append(str(exc))
         result["changed"] = False
         if errors:
             result.update(failed=True, errors=errors, msg="Inventory is invalid (%d problem%s):\n%s" % (

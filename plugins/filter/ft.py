@@ -69,6 +69,10 @@ def local_vnodes(placement, vnodes, host):
     return [v for v in vnodes if (placement.get(v["name"]) or {}).get("host", v["host"]) == host]
 
 
+def rebalance_plan(state, vnodes):
+    return ckpt.rebalance_plan(state["scans"], vnodes)
+
+
 def partial(state):
     """Checkpoint ids to discard everywhere (ckpt.partial_ids)."""
     return ckpt.partial_ids(state["scans"])
@@ -202,6 +206,7 @@ class FilterModule:
             "vc_ft_failures": failures,
             "vc_ft_checkpoint_plan": _wrap(checkpoint_plan),
             "vc_ft_partial": partial,
+            "vc_ft_rebalance_plan": rebalance_plan,
             "vc_ft_deploy_placement": _wrap(deploy_placement),
             "vc_ft_placement_hosts": placement_hosts,
             "vc_ft_local_vnodes": local_vnodes,

@@ -373,6 +373,23 @@ def deploy_placement(scans, vnodes, recorded=None, recreate=()):
     return out
 
 
+def rebalance_plan(scans, vnodes):
+    """The live migrations that bring every vnode back to its inventory host:
+    [{vnode, src, to}] for each vnode running on another host while its own
+    host answers; and notes on the vnodes left where they are."""
+    where, problems = locate(scans, vnodes)
+    moves, notes = [], list(problems)
+    for v in vnodes:
+        name, home = v["name"], v["host"]
+        if name not in where or where[name] == home:
+            continue
+        if home not in scans:
+            notes.append("vnode %s stays on %s: its inventory host %s does not answer" % (name, where[name], home))
+        else:
+            moves.append({"vnode": name, "src": where[name], "to": home})
+    return {"moves": moves, "notes": notes}
+
+
 def checkpoint_plan(scans, vnodes):
     """The next checkpoint: its id and which host dumps which vnodes.
     Raises CheckpointError (nothing changed) when a vnode is not running."""

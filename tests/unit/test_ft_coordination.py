@@ -370,3 +370,49 @@ def test_verify_ignores_the_restore_log_criu_adds(tmp_path):
     assert ckpt.verify(str(tmp_path)) == []
     (tmp_path / "images" / "dump.log").write_text("added later")
     assert ckpt.verify(str(tmp_path)) == ["images/dump.log is not in the manifest"]
+
+
+# --- placement is state: deploy and rebalance -------------------------------------
+
+MODEL = [{"name": "vn1", "host": "a1", "ip": "10.0.0.1"}, {"name": "vn2", "host": "b1", "ip": "10.0.0.2"},
+         {"name": "vn3", "host": "a2", "ip": "10.0.0.3"}]
+
+
+def test_deploy_keeps_a_moved_vnode_where_it_runs_and_starts_the_others_at_home():
+    scans = {"a1": host_scan(vnodes={}), "a2": host_scan(vnodes={"vn1": "RUNNING"}),
+             "b1": host_scan(vnodes={"vn2": "FROZEN"}), "b2": host_scan(vnodes={"vn3": "STOPPED"})}
+    placed = ckpt.deploy_placement(scans, MODEL, recorded={"vn3": "b2"})
+    assert {n: p["host"] for n, p in placed.items()} == {"vn1": "a2", "vn2": "b1", "vn3": "a2"}
+    assert placed["vn1"]["moved"] and "moved it from a1" in placed["vn1"]["why"]
+    assert placed["vn2"]["why"] == "runs on its inventory host"
+    assert "it last ran on b2" in placed["vn3"]["why"]
+
+
+def test_deploy_recreates_only_what_is_named_and_refuses_a_vnode_on_two_hosts():
+    scans = {"a1": host_scan(vnodes={}), "a2": host_scan(vnodes={"vn1": "RUNNING"}), "b1": host_scan(vnodes={})}
+    placed = ckpt.deploy_placement(scans, MODEL, recreate=["vn1"])
+    assert placed["vn1"]["host"] == "a1" and "vc_recreate" in placed["vn1"]["why"]
+    twice = {"a1": host_scan(vnodes={"vn1": "RUNNING"}), "a2": host_scan(vnodes={"vn1": "RUNNING"})}
+    with pytest.raises(ckpt.CheckpointError, match="vnode vn1 runs on a1 and a2 at once: name it in"):
+        ckpt.deploy_placement(twice, MODEL)
+
+
+@pytest.mark.parametrize("value, expected", [(None, []), ("", []), ("vn2,vn1", ["vn1", "vn2"]),
+                                             (["vn3"], ["vn3"]), ("vn1 vn1", ["vn1"])])
+def test_recreate_names(value, expected):
+    assert ckpt.recreate_names(value, MODEL) == expected
+
+
+def test_recreate_names_refuses_an_unknown_vnode():
+    with pytest.raises(ckpt.CheckpointError, match=r"^vc_recreate=nope: not a vnode of the inventory \(vn1, vn2"):
+        ckpt.recreate_names("vn1,nope", MODEL)
+
+
+def test_rebalance_moves_back_only_to_a_live_inventory_host():
+    scans = {"a2": host_scan(vnodes={"vn1": "RUNNING", "vn3": "RUNNING"}), "b2": host_scan(vnodes={"vn2": "RUNNING"})}
+    plan = ckpt.rebalance_plan(scans, MODEL)
+    assert plan["moves"] == []  # a1 and b1 do not answer
+    assert plan["notes"] == ["vnode vn1 stays on a2: its inventory host a1 does not answer",
+                             "vnode vn2 stays on b2: its inventory host b1 does not answer"]
+    scans["a1"] = host_scan(vnodes={})
+    assert ckpt.rebalance_plan(scans, MODEL)["moves"] == [{"vnode": "vn1", "src": "a2", "to": "a1"}]
