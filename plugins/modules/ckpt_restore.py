@@ -13,7 +13,7 @@ description:
     of its vnodes from the chain of saves and restore the processes with CRIU, left frozen), then, only when every
     host has loaded, C(resume) (thaw) everywhere.
   - The agents hold a lease the coordinator renews every second. If the controller dies (or its link to a host
-    breaks) after the load began, every agent finishes its load and resumes its vnodes within I(lease) seconds: the
+    breaks) after the load began, every agent finishes its load and resumes its vnodes within I(lease) seconds - the
     cluster ends fully in the restored state without the controller. A host that cannot load makes the coordinator
     stop every vnode instead (the checkpoints are intact; run restore.yml again).
   - Check mode reports what would be restored and changes nothing.
