@@ -358,8 +358,8 @@ def deploy_placement(scans, vnodes, recorded=None, recreate=()):
                             % (name, " and ".join(running), name, home))
         elif running and running[0] != home:
             out[name] = {"host": running[0], "moved": True,
-                         "why": "runs there since a restore or migration moved it from %s (kept: placement is "
-                                "state; rebalance.yml moves it back live)" % home}
+                         "why": "runs there, the inventory says %s: kept, placement is state; rebalance.yml moves "
+                                "it there live, -e vc_recreate=%s starts it afresh there" % (home, name)}
         elif running:
             out[name] = {"host": home, "moved": False, "why": "runs on its inventory host"}
         else:
