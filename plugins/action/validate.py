@@ -10,11 +10,15 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt
 from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
 
+# The variables the model reads (the other known ones are checked for their
+# name only: inventory.KNOWN_VARIABLES).
 VARIABLES = ("vc_cluster_name", "vc_site_subnet", "vc_lan_ip", "vc_wan_ip", "ansible_host", "vc_store_dir",
              "vc_overlay_subnet", "vc_overlay_mtu", "vc_wan_subnet", "vc_mgmt_subnet", "vc_wan_links",
              "vc_vnodes", "vc_ft_replicas", "vc_ft_placement", "vc_ft_retention",
              "vc_ft_checkpoint_cost_s", "vc_ft_restart_cost_s", "vc_ft_host_mtbf_h", "vc_ft_periodic",
-             "vc_ft_interval_s", "vc_ft_lease_s", "vc_overlay_ip", "vc_gateway_vpn")
+             "vc_ft_interval_s", "vc_ft_lease_s", "vc_overlay_ip", "vc_gateway_vpn", "vc_overlay_uplink",
+             "vc_wan_interface", "vc_lan_interface", "vc_host_etc", "vc_host_run", "vc_vpn_port_base",
+             "vc_mpi_packages", "vc_ft_max_chain", "vc_ft_lock_dir", "vc_ft_controller_dir")
 
 
 def plain(value):
@@ -55,6 +59,10 @@ class ActionModule(ActionBase):
         values, unrendered = {}, []
         for host in groups.get("all", []):
             values[host] = {}
+            try:  # every vc_* name the host sees (a misspelt one is reported), its value not read
+                values[host].update({n: None for n in hostvars[host].keys() if str(n).startswith("vc_")})
+            except (AnsibleError, KeyError, AttributeError):
+                pass
             for name in VARIABLES:
                 try:  # reading through hostvars renders templates ("{{ testbed_state_dir }}/...")
                     values[host][name] = plain(hostvars[host].get(name))

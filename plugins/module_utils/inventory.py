@@ -6,8 +6,10 @@ returns one message per problem, each naming the host, site, vnode or WAN link,
 the variable and the fix. An empty list means the inventory is valid.
 """
 
+import difflib
 import ipaddress
 import json
+import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -22,6 +24,54 @@ PLACEMENTS = ("random", "spread")
 MTU_MIN, MTU_MAX = 576, 9000
 RESERVED_GROUPS = ("all", "ungrouped", "sites", "gateways", "emulated")
 VNODE_KEYS = ("name", "host", "ip")
+# Every variable of docs/inventory.md (tests/unit/test_inventory.py compares
+# the two): an inventory or extra-var named vc_* that is not here is a typo.
+KNOWN_VARIABLES = (
+    "vc_cluster_name", "vc_site_subnet", "vc_lan_ip", "vc_wan_ip", "vc_store_dir", "vc_overlay_ip",
+    "vc_overlay_uplink", "vc_wan_interface", "vc_lan_interface", "vc_host_etc", "vc_host_run",
+    "vc_overlay_subnet", "vc_overlay_mtu", "vc_gateway_vpn", "vc_vpn_port_base", "vc_wan_subnet", "vc_mgmt_subnet",
+    "vc_wan_links", "vc_vnodes", "vc_mpi_packages", "vc_ft_replicas", "vc_ft_placement", "vc_ft_retention",
+    "vc_ft_max_chain", "vc_ft_lock_dir", "vc_ft_checkpoint_cost_s", "vc_ft_restart_cost_s", "vc_ft_host_mtbf_h",
+    "vc_ft_periodic", "vc_ft_interval_s", "vc_ft_controller_dir", "vc_ft_lease_s", "vc_recreate")
+# Directories a store, a vnode directory or a controller directory must never
+# be, nor be a parent of: the project deletes what it made under them.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
+               "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib",
+               "/var/log", "/var/cache", "/var/tmp", "/var/run", "/var/lock", "/run/lock", "/usr/local",
+               "/usr/lib", "/usr/bin", "/usr/sbin", "/usr/share", "/etc/ssh", "/var/lib/lxc")
+# Facts the project's own plays set (never in an inventory).
+RUNTIME_FACTS = ("vc_model", "vc_placement")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+
+def unsafe_dir(path):
+    """Why ``path`` must not be a directory the project creates and removes,
+    or None: not absolute, with '..', '/', a system directory or a parent of
+    one."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return "is not an absolute path"
+    if "/../" in path + "/" or "/./" in path + "/" or "//" in path:
+        return "is not a plain absolute path (no '.', '..' or '//')"
+    norm = os.path.normpath(path)
+    if norm == "/":
+        return "is the root directory"
+    if norm in SYSTEM_DIRS:
+        return "is the system directory %s" % norm
+    for system in SYSTEM_DIRS:
+        if system.startswith(norm + "/"):
+            return "is a parent of the system directory %s" % system
+    return None
+
+
+def unknown_variables(names, known=KNOWN_VARIABLES):
+    """Messages for the vc_* names that are not known, with the closest known one."""
+    out = []
+    for name in sorted(set(n for n in names if isinstance(n, str) and n.startswith("vc_")) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        out.append("%s is not a variable of vcluster; %s" % (name, "did you mean %s?" % close[0] if close else
+                                                             "see docs/inventory.md for the variables"))
+    return out
 LINK_KEYS = ("sites", "latency_ms", "jitter_ms", "bandwidth_mbit")
 
 
@@ -76,7 +126,10 @@ def build_model(hostvars, groups, site_names=None):
     hosts = {h: {"site": in_sites[h][0], "sites": in_sites[h], "gateway": h in gateways, "emulated": h in emulated,
                  "lan_ip": var(h, "vc_lan_ip"), "wan_ip": var(h, "vc_wan_ip"),
                  "mgmt_ip": var(h, "ansible_host") if h in emulated else None, "store_dir": var(h, "vc_store_dir"),
-                 "overlay_ip": var(h, "vc_overlay_ip")}
+                 "overlay_ip": var(h, "vc_overlay_ip"),
+                 "interfaces": {v: var(h, v) for v in ("vc_overlay_uplink", "vc_wan_interface", "vc_lan_interface")
+                                if var(h, v) is not None},
+                 "dirs": {v: var(h, v) for v in ("vc_host_etc", "vc_host_run") if var(h, v) is not None}}
              for h in physical}
     stray = {}
     for host in sorted(h for h in set(hostvars) | gateways | emulated if isinstance(h, str)):
@@ -108,7 +161,13 @@ def build_model(hostvars, groups, site_names=None):
                "retention": cluster("vc_ft_retention"), "checkpoint_cost_s": cluster("vc_ft_checkpoint_cost_s"),
                "restart_cost_s": cluster("vc_ft_restart_cost_s"), "host_mtbf_h": cluster("vc_ft_host_mtbf_h"),
                "periodic": cluster("vc_ft_periodic"), "interval_s": cluster("vc_ft_interval_s"),
-               "lease_s": cluster("vc_ft_lease_s")},
+               "lease_s": cluster("vc_ft_lease_s"), "max_chain": cluster("vc_ft_max_chain"),
+               "lock_dir": cluster("vc_ft_lock_dir"), "controller_dir": cluster("vc_ft_controller_dir")},
+        "vpn_port_base": cluster("vc_vpn_port_base"),
+        "mpi_packages": cluster("vc_mpi_packages"),
+        "unknown": sorted({n for h in hostvars.values() if isinstance(h, Mapping) for n in h
+                           if isinstance(n, str) and n.startswith("vc_") and n not in KNOWN_VARIABLES
+                           and n not in RUNTIME_FACTS}),
         "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
         "vpn": cluster("vc_gateway_vpn") or "openvpn",
         "wan_subnet": cluster("vc_wan_subnet"),
@@ -283,8 +342,44 @@ def validate(model):
         elif h.get("overlay_ip") is not None:
             c.error(owner, "has vc_overlay_ip but is not a gateway; remove it (compute hosts have no overlay "
                            "address, their vnodes do)")
-        c.value(owner, "vc_store_dir", h["store_dir"], lambda v: isinstance(v, str) and v.startswith("/"),
-                "an absolute path", "set it to the directory of the host's checkpoint store")
+        if c.value(owner, "vc_store_dir", h["store_dir"], lambda v: isinstance(v, str) and v.startswith("/"),
+                   "an absolute path", "set it to the directory of the host's checkpoint store"):
+            why = unsafe_dir(h["store_dir"])
+            if why:
+                c.error(owner, "vc_store_dir %s %s; the project deletes what it stores there: give the host a "
+                               "directory of its own, e.g. /var/lib/vcluster/store" % (h["store_dir"], why))
+        for variable in ("vc_overlay_uplink", "vc_wan_interface", "vc_lan_interface"):
+            value = (h.get("interfaces") or {}).get(variable)
+            if value is not None:
+                c.value(owner, variable, value, lambda v: isinstance(v, str) and IFNAME_RE.match(v),
+                        "an interface name (at most 15 letters, digits, '_', '.', '-')",
+                        "give the name of an interface of the host, or remove it for the default")
+        for variable in ("vc_host_etc", "vc_host_run"):
+            value = (h.get("dirs") or {}).get(variable)
+            if value is not None:
+                why = unsafe_dir(value)
+                if why:
+                    c.error(owner, "%s %s %s; give the project a directory of its own, e.g. %s" % (
+                        variable, _show(value), why, "/etc/vcluster" if variable == "vc_host_etc" else "/run/vcluster"))
+    # Emulated hosts share the controller's file system: their directories must not be shared or nested.
+    own = {}
+    for host in sorted(hosts):
+        h = hosts[host]
+        if not h["emulated"] or not isinstance(h["store_dir"], str) or not h["store_dir"].startswith("/"):
+            continue
+        paths = [("vc_store_dir", os.path.normpath(h["store_dir"]))] + [
+            (v, os.path.normpath(d)) for v, d in sorted((h.get("dirs") or {}).items()) if isinstance(d, str)
+            and d.startswith("/")]
+        for variable, path in paths:
+            if unsafe_dir(path) or "{{" in path:
+                continue  # reported above; or not rendered (ansible-inventory --list shows templates as they are)
+            for (other, ovar), opath in own.items():
+                if other != host and (path == opath or path.startswith(opath + "/") or opath.startswith(path + "/")):
+                    c.error("host " + host, "%s %s %s %s's %s %s; emulated hosts share one file system, so each "
+                            "needs its own directories (they would delete each other's vnodes and checkpoints)"
+                            % (variable, path, "is" if path == opath else "overlaps", other, ovar, opath))
+                    break
+            own[(host, variable)] = path
 
     vnodes = model.get("vnodes")
     if not c.value("cluster", "vc_vnodes", vnodes, lambda v: isinstance(v, list), "a list",
@@ -307,8 +402,12 @@ def validate(model):
             elif vname in hosts:
                 c.error(owner, "the name is also a physical host's; rename the vnode")
             seen.setdefault(vname, i)
-        c.value(owner, "host", vn.get("host"), lambda v: isinstance(v, str) and v in hosts,
-                "a physical host of the inventory", "use one of " + ", ".join(sorted(hosts)))
+        compute = sorted(h for h in hosts if not hosts[h]["gateway"])
+        if c.value(owner, "host", vn.get("host"), lambda v: isinstance(v, str) and v in hosts,
+                   "a physical host of the inventory", "use one of " + ", ".join(compute or sorted(hosts))) \
+                and hosts[vn["host"]]["gateway"]:
+            c.error(owner, "host %s is its site's gateway, which runs no vnodes (nor checkpoints); use a compute "
+                           "host: %s" % (vn["host"], ", ".join(compute) or "the inventory has none"))
         c.address(owner, "ip", vn.get("ip"), overlay, "vc_overlay_subnet")
 
     links = model.get("wan_links")
@@ -380,6 +479,28 @@ def validate(model):
     if ft.get("lease_s") is not None:
         c.value("cluster", "vc_ft_lease_s", ft["lease_s"], lambda v: _is_number(v) and 2 <= v <= 600,
                 "a number of seconds from 2 to 600", "set it to e.g. 5, or remove it (default 5)")
+    if ft.get("max_chain") is not None:
+        c.value("cluster", "vc_ft_max_chain", ft["max_chain"], lambda v: _is_int(v) and 1 <= v <= 100,
+                "an integer from 1 to 100", "set it to e.g. 3, or remove it (default vc_ft_retention)")
+    for variable, key in (("vc_ft_lock_dir", "lock_dir"), ("vc_ft_controller_dir", "controller_dir")):
+        value = ft.get(key)
+        if value is not None and unsafe_dir(value) and not (key == "lock_dir" and value in ("/run/lock",
+                                                                                          "/var/lock")):
+            c.error("cluster", "%s %s %s; give the controller a directory of the project's own, e.g. %s" % (
+                variable, _show(value), unsafe_dir(value), "/run/lock" if key == "lock_dir" else "/var/lib/vcluster/ft"))
+    base = model.get("vpn_port_base")
+    if base is not None:
+        pairs_needed = max(1, len(sites) * (len(sites) - 1) // 2)
+        c.value("cluster", "vc_vpn_port_base", base, lambda v: _is_int(v) and 1 <= v <= 65536 - pairs_needed,
+                "a UDP port from 1 to %d (one port per pair of sites: %d)" % (65536 - pairs_needed, pairs_needed),
+                "set it to e.g. 1194, or remove it (default 1194)")
+    packages = model.get("mpi_packages")
+    if packages is not None:
+        c.value("cluster", "vc_mpi_packages", packages, lambda v: isinstance(v, list) and v and all(
+            isinstance(p, str) and PACKAGE_RE.match(p) for p in v), "a list of Debian package names",
+                "list the packages of the vnodes' MPI stack, e.g. [openmpi-bin, python3-mpi4py, python3-numpy]")
+    for message in unknown_variables(model.get("unknown") or []):
+        c.error("inventory", message)
     return sorted(set(c.errors))
 
 

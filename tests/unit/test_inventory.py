@@ -2,9 +2,12 @@
 default is valid, and each rule reports its problem with one exact message."""
 
 import copy
+import pathlib
+import re
 
 import pytest
 
+from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
 from ansible_collections.vcluster.cluster.plugins.module_utils.inventory import build_model, guess_sites, validate
 
 SITES = ["site_a", "site_b"]
@@ -69,14 +72,14 @@ def test_embedded_default_is_valid(inv):
     assert model["hosts"]["a-gw"] == {"site": "site_a", "sites": ["site_a"], "gateway": True, "emulated": True,
                                       "lan_ip": "10.240.1.1", "wan_ip": "198.18.0.1", "mgmt_ip": "10.240.0.11",
                                       "store_dir": "/var/lib/vcluster/testbed/hosts/a-gw/disk",
-                                      "overlay_ip": "10.241.0.254"}
+                                      "overlay_ip": "10.241.0.254", "interfaces": {}, "dirs": {}}
     assert model["hosts"]["b-gw"]["overlay_ip"] == "10.241.0.253"
     assert model["vpn"] == "openvpn"
     assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
     assert [v["name"] for v in model["vnodes"]] == ["vn-a1", "vn-a2", "vn-b1", "vn-b2"]
     assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3, "checkpoint_cost_s": None,
                            "restart_cost_s": None, "host_mtbf_h": None, "periodic": None, "interval_s": None,
-                           "lease_s": None}
+                           "lease_s": None, "max_chain": None, "lock_dir": None, "controller_dir": None}
     assert model["overlay"] == {"subnet": "10.241.0.0/24", "mtu": 1400}
     assert (model["wan_subnet"], model["mgmt_subnet"]) == ("198.18.0.0/24", "10.240.0.0/24")
     assert model["stray_hosts"] == {} and model["mismatches"] == []
@@ -239,7 +242,9 @@ RULES = {
     "site with a gateway is fine": (add_site_c(gateway=True), []),
     "two gateways": (group("gateways", ["a-gw", "a-h1", "b-gw"]), [
         "host a-h1: vc_wan_ip is not set; give it a free address in vc_wan_subnet 198.18.0.0/24",
-        "site site_a: has 2 gateways (a-gw, a-h1); keep exactly one of them in the group 'gateways'"]),
+        "site site_a: has 2 gateways (a-gw, a-h1); keep exactly one of them in the group 'gateways'",
+        "vnode vn-a1: host a-h1 is its site's gateway, which runs no vnodes (nor checkpoints); use a compute host: "
+        "a-h2, b-h1, b-h2"]),
     "empty site": (group("site_c", []), [
         "site site_c: has no hosts; add the site's hosts to the group site_c or remove the group",
         "sites site_a and site_c: no WAN link between them; add an entry with sites: [site_a, site_c] to vc_wan_links",
@@ -330,8 +335,7 @@ RULES = {
         "1500"]),
     # Vnodes
     "vnode on unknown host": (vnode(1, host="a-h9"), [
-        "vnode vn-a2: host 'a-h9' is not a physical host of the inventory; use one of a-gw, a-h1, a-h2, b-gw, b-h1, "
-        "b-h2"]),
+        "vnode vn-a2: host 'a-h9' is not a physical host of the inventory; use one of a-h1, a-h2, b-h1, b-h2"]),
     "duplicate vnode name": (vnode(1, name="vn-a1"), [
         "vnode vn-a1: declared twice in vc_vnodes (entries 0 and 1); give every vnode its own name"]),
     "vnode named like a host": (vnode(1, name="a-h1"), ["vnode a-h1: the name is also a physical host's; rename the "
@@ -404,7 +408,69 @@ RULES = {
         "(default 5)"]),
     "retention zero": (cluster(vc_ft_retention=0), [
         "cluster: vc_ft_retention 0 is not an integer >= 1; keep at least the last checkpoint, e.g. 3"]),
+    "vnode on a gateway": (vnode(2, host="b-gw"), [
+        "vnode vn-b1: host b-gw is its site's gateway, which runs no vnodes (nor checkpoints); use a compute host: "
+        "a-h1, a-h2, b-h1, b-h2"]),
+    "store is /": (host("a-h1", vc_store_dir="/"), [
+        "host a-h1: vc_store_dir / is the root directory; the project deletes what it stores there: give the host "
+        "a directory of its own, e.g. /var/lib/vcluster/store"]),
+    "store is a system directory": (host("b-h2", vc_store_dir="/var/lib"), [
+        "host b-h2: vc_store_dir /var/lib is the system directory /var/lib; the project deletes what it stores "
+        "there: give the host a directory of its own, e.g. /var/lib/vcluster/store"]),
+    "store a parent of system directories": (host("b-h2", vc_store_dir="/usr/../"), [
+        "host b-h2: vc_store_dir /usr/../ is not a plain absolute path (no '.', '..' or '//'); the project deletes "
+        "what it stores there: give the host a directory of its own, e.g. /var/lib/vcluster/store"]),
+    "two emulated hosts share a store": (host("b-h1", vc_store_dir="/var/lib/vcluster/testbed/hosts/a-h2/disk"), [
+        "host b-h1: vc_store_dir /var/lib/vcluster/testbed/hosts/a-h2/disk is a-h2's vc_store_dir "
+        "/var/lib/vcluster/testbed/hosts/a-h2/disk; emulated hosts share one file system, so each needs its own "
+        "directories (they would delete each other's vnodes and checkpoints)"]),
+    "host run dir is /run": (host("a-gw", vc_host_run="/run"), [
+        "host a-gw: vc_host_run '/run' is the system directory /run; give the project a directory of its own, e.g. "
+        "/run/vcluster"]),
+    "bad interface name": (host("a-gw", vc_wan_interface="wan interface 0"), [
+        "host a-gw: vc_wan_interface 'wan interface 0' is not an interface name (at most 15 letters, digits, '_', "
+        "'.', '-'); give the name of an interface of the host, or remove it for the default"]),
+    "misspelt variable": (host("a-h1", vc_gateway_vnp="wireguard"), [
+        "inventory: vc_gateway_vnp is not a variable of vcluster; did you mean vc_gateway_vpn?"]),
+    "unknown variable": (cluster(vc_colour="blue"), [
+        "inventory: vc_colour is not a variable of vcluster; see docs/inventory.md for the variables"]),
+    "port base too high": (cluster(vc_vpn_port_base=65536), [
+        "cluster: vc_vpn_port_base 65536 is not a UDP port from 1 to 65535 (one port per pair of sites: 1); set it "
+        "to e.g. 1194, or remove it (default 1194)"]),
+    "port base a string": (cluster(vc_vpn_port_base="1194"), [
+        "cluster: vc_vpn_port_base '1194' is not a UDP port from 1 to 65535 (one port per pair of sites: 1); set it "
+        "to e.g. 1194, or remove it (default 1194)"]),
+    "max chain zero": (cluster(vc_ft_max_chain=0), [
+        "cluster: vc_ft_max_chain 0 is not an integer from 1 to 100; set it to e.g. 3, or remove it (default "
+        "vc_ft_retention)"]),
+    "controller dir is /var": (cluster(vc_ft_controller_dir="/var"), [
+        "cluster: vc_ft_controller_dir '/var' is the system directory /var; give the controller a directory of the "
+        "project's own, e.g. /var/lib/vcluster/ft"]),
+    "lock dir relative": (cluster(vc_ft_lock_dir="lock"), [
+        "cluster: vc_ft_lock_dir 'lock' is not an absolute path; give the controller a directory of the project's "
+        "own, e.g. /run/lock"]),
+    "mpi packages not a list": (cluster(vc_mpi_packages="openmpi-bin"), [
+        "cluster: vc_mpi_packages 'openmpi-bin' is not a list of Debian package names; list the packages of the "
+        "vnodes' MPI stack, e.g. [openmpi-bin, python3-mpi4py, python3-numpy]"]),
+    "mpi package with a shell character": (cluster(vc_mpi_packages=["openmpi-bin;rm"]), [
+        "cluster: vc_mpi_packages ['openmpi-bin;rm'] is not a list of Debian package names; list the packages of the "
+        "vnodes' MPI stack, e.g. [openmpi-bin, python3-mpi4py, python3-numpy]"]),
 }
+
+
+def test_every_documented_variable_is_known_to_the_validator_and_the_reverse():
+    docs = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "inventory.md").read_text()
+    documented = set()
+    for line in docs.splitlines():
+        if line.startswith("| `vc_"):
+            documented.update(re.findall(r"`(vc_[a-z0-9_]+)`", line.split("|")[1]))
+    assert documented == set(inventory.KNOWN_VARIABLES)
+
+
+def test_a_runtime_fact_is_not_an_unknown_variable(inv):
+    set_all(inv, "vc_model", {"cluster": "demo"})
+    set_all(inv, "vc_placement", {})
+    assert check(inv) == []
 
 
 @pytest.mark.parametrize("mutate, expected", RULES.values(), ids=RULES.keys())
