@@ -301,7 +301,13 @@ def test_vnodes_and_daemons_may_use_every_cpu(deployed):
 def test_vnode_moved_to_the_other_site_keeps_its_ip_and_mac(deployed):
     moved = [{"name": n, "host": "b-h2" if n == "vn-a2" else h, "ip": ip} for n, (h, ip) in VNODES.items()]
     try:
+        # Placement is state: a running vnode whose inventory host changed is kept where it runs, and says so.
         rc, out = playbook("deploy.yml", "-e", json.dumps({"vc_vnodes": moved}))
+        assert rc == 0, out[-15000:]
+        assert "vn-a2: on a-h2 (runs there, the inventory says b-h2: kept" in re.sub(r"\s+", " ", out), out[-15000:]
+        assert lxc("a-h2", "lxc-info", "-n", "vn-a2", "-s", "-H").stdout.strip() == "RUNNING"
+        # Asked by name, it starts afresh on its new host.
+        rc, out = playbook("deploy.yml", "-e", json.dumps({"vc_vnodes": moved, "vc_recreate": "vn-a2"}))
         assert rc == 0, out[-15000:]
         assert lxc("a-h2", "lxc-info", "-n", "vn-a2", "-s", "-H").returncode != 0  # gone from its old host
         assert vnode_link("vn-a2", host="b-h2") == (mac_of("10.241.0.12"), ["10.241.0.12/24"], 1400)
@@ -311,7 +317,7 @@ def test_vnode_moved_to_the_other_site_keeps_its_ip_and_mac(deployed):
                          "/etc/vcluster-hostfile", "hostname")
         assert hosts.returncode == 0 and sorted(hosts.stdout.split()) == sorted(VNODES), hosts.stdout + hosts.stderr
     finally:
-        rc, out = playbook("deploy.yml")
+        rc, out = playbook("deploy.yml", "-e", "vc_recreate=vn-a2")
         assert rc == 0, out[-15000:]
     assert vnode_link("vn-a2") == (mac_of("10.241.0.12"), ["10.241.0.12/24"], 1400)
 
