@@ -4,11 +4,14 @@ plugins/module_utils/inventory.py)."""
 
 from collections.abc import Mapping
 
+from ansible import context
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt
 from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
+from ansible_collections.vcluster.cluster.plugins.module_utils import verbs
 
 # The variables the model reads (the other known ones are checked for their
 # name only: inventory.KNOWN_VARIABLES).
@@ -52,7 +55,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
-        self.validate_argument_spec(argument_spec={})
+        self.validate_argument_spec(argument_spec={"verb": {"type": "str"}})
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         hostvars, groups = task_vars.get("hostvars", {}), plain(task_vars.get("groups", {}))
@@ -73,6 +76,15 @@ class ActionModule(ActionBase):
         model = inventory.build_model(values, groups, site_names(hostvars))
         errors = [e for e in inventory.validate(model) if not any(e.startswith(p) for p, _m in unrendered)]
         errors = sorted(set(errors + [m for _p, m in unrendered]))
+        verb = self._task.args.get("verb")
+        if verb and not errors:
+            try:
+                names = list(load_extra_vars(self._loader)) if context.CLIARGS.get("extra_vars") else []
+            except AnsibleError:
+                names = []
+            errors += verbs.check(verb, {n: plain(task_vars.get(n)) for n in names},
+                                  [v.get("name") for v in model["vnodes"] or [] if isinstance(v, Mapping)],
+                                  [h for h, info in model["hosts"].items() if not info["gateway"]])
         if not errors and task_vars.get("vc_recreate") not in (None, ""):  # an extra-var of deploy.yml
             try:
                 ckpt.recreate_names(plain(task_vars["vc_recreate"]), model["vnodes"])

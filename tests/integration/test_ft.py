@@ -207,7 +207,8 @@ def test_bad_requests_are_refused_and_change_nothing():
     before_store, before_states = store_listing(), vnode_states()
     for args, message in [
             (["-e", "ckpt=999"], "ckpt=999 does not exist or is not committed; committed: 1"),
-            (["-e", "ckpt=abc"], "ckpt=abc is not a checkpoint id; give an integer or latest"),
+            (["-e", "ckpt=abc"], "-e ckpt=abc: ckpt must be a checkpoint id (an integer >= 1) or latest"),
+            (["-e", "ckp=1"], "-e ckp: restore.yml takes ckpt; did you mean ckpt?"),
     ]:
         rc, out = playbook("restore.yml", *args)
         assert rc != 0 and message in out, out[-5000:]
@@ -316,7 +317,7 @@ def test_host_killed_during_restore_then_restore_again(reference):
     rc, out = playbook("destroy.yml")
     assert rc == 0, out[-5000:]
     # Every FT verb on a destroyed cluster fails, saying why (it did nothing).
-    for verb, args in [("checkpoint.yml", []), ("restore.yml", ["-e", "ckpt=abc"]), ("restore.yml", []),
+    for verb, args in [("checkpoint.yml", []), ("restore.yml", ["-e", "ckpt=7"]), ("restore.yml", []),
                        ("migrate.yml", ["-e", "vnode=vn-a1", "-e", "to=b-h1"]), ("rebalance.yml", []),
                        ("checkpoints.yml", [])]:
         rc, out = playbook(verb, *args)
