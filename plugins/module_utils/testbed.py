@@ -245,6 +245,24 @@ def _namespaces(spec):
     return {h["netns"] for h in spec["hosts"]} | {spec["fabric"]}
 
 
+# What the testbed makes directly under its state directory besides one
+# directory per host (hosts/<name>): destroy removes these and nothing else.
+OWNED = ("testbed.json", "known_hosts", "controller")
+
+
+def owned_paths(specs, state_dir):
+    """Everything destroy removes under ``state_dir``: the files the testbed
+    makes there and each host directory the specs (the inventory's and the
+    record's, testbed.json) name. A file the project did not make survives
+    (and so does the state directory then)."""
+    paths = {os.path.join(state_dir, name) for name in OWNED}
+    for spec in specs:
+        for host in (spec or {}).get("hosts", []):
+            if os.path.dirname(host["dir"]) == os.path.join(state_dir, "hosts"):
+                paths.add(host["dir"])
+    return sorted(paths)
+
+
 def plan_absent(specs, state, existing_uts):
     """Commands that remove every namespace, link, process and UTS namespace
     of the given specs (the inventory's and the last run's)."""

@@ -73,6 +73,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vcluster.cluster.plugins.module_utils import testbed as tb
+from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
 
 SSHD = "/usr/sbin/sshd"
 
@@ -220,10 +221,16 @@ class Runner:
             if os.path.ismount(argv[1]):
                 self.run(["umount", argv[1]])
             os.unlink(argv[1])
-        elif op == "@rmtree":
-            shutil.rmtree(argv[1])
-            # and the project's parent directories once empty
-            for path in (tb.UTS_DIR, os.path.dirname(tb.UTS_DIR), os.path.dirname(argv[1])):
+        elif op == "@remove-owned":
+            state_dir = argv[1]
+            for path in argv[2:]:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                elif os.path.lexists(path):
+                    os.unlink(path)
+            # and the project's directories once empty (never one holding a file it did not make)
+            for path in (os.path.join(state_dir, "hosts"), state_dir, tb.UTS_DIR, os.path.dirname(tb.UTS_DIR),
+                         os.path.dirname(state_dir)):
                 try:
                     os.rmdir(path)
                 except OSError:
@@ -254,6 +261,10 @@ def main():
         required_if=[("state", "present", ["model"])],
         supports_check_mode=True,
     )
+    why = inventory.unsafe_dir(module.params["state_dir"])
+    if why:
+        module.fail_json(msg="testbed_state_dir %s %s; the testbed deletes what it makes there: give it a directory "
+                             "of its own, e.g. /var/lib/vcluster/testbed" % (module.params["state_dir"], why))
     runner = Runner(module)
     state = tb.read_state(runner.json, runner.read_text)
     record = os.path.join(module.params["state_dir"], "testbed.json")
@@ -271,9 +282,10 @@ def main():
             # vnodes still running on the hosts' disks (their hosts were not reachable to stop them)
             actions.insert(0, ("stop the processes and unmount the file systems under %s" % state_dir,
                                ["@release", state_dir]))
-        if os.path.isdir(module.params["state_dir"]):
-            actions.append(("remove %s (keys, configurations, host disks)" % module.params["state_dir"],
-                            ["@rmtree", module.params["state_dir"]]))
+        owned = [p for p in tb.owned_paths([spec, previous], state_dir) if os.path.lexists(p)]
+        if owned:
+            actions.append(("remove what the testbed made in %s (keys, configurations, host disks)" % state_dir,
+                            ["@remove-owned", state_dir] + owned))
         hosts = None
     else:
         changes = []

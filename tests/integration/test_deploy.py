@@ -354,9 +354,17 @@ def test_bad_job_is_refused_and_nothing_starts(deployed, args, message):
 
 
 def test_destroy_leaves_nothing(deployed):
-    rc, out = playbook("destroy.yml")
-    assert rc == 0, out[-15000:]
-    assert leftovers() == ([], [], [])
+    foreign = pathlib.Path(STATE_DIR, "notes-of-the-operator.txt")  # not the project's: destroy keeps it
+    foreign.write_text("keep me\n")
+    try:
+        rc, out = playbook("destroy.yml")
+        assert rc == 0, out[-15000:]
+        assert leftovers() == ([], [], [])
+        assert sorted(p.name for p in pathlib.Path(STATE_DIR).iterdir()) == [foreign.name]
+        assert foreign.read_text() == "keep me\n"
+    finally:
+        foreign.unlink()
+        pathlib.Path(STATE_DIR).rmdir()
     assert not os.path.exists(STATE_DIR)
     rc, out = playbook("destroy.yml")
     assert rc == 0, out[-15000:]

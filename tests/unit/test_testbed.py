@@ -160,3 +160,11 @@ def test_read_state_parses_ip_json():
                                                            "addresses": ["10.240.1.11/24"]}
     assert state["netns"]["vcl-a-h1"]["default_via"] == "10.240.1.1"
     assert state["root"]["vcl-demo"]["addresses"] == ["10.240.0.1/24"]
+
+
+def test_destroy_removes_only_what_the_testbed_made():
+    spec = {"hosts": [{"dir": "/srv/tb/hosts/a-h1"}, {"dir": "/srv/tb/hosts/a-gw"}]}
+    record = {"hosts": [{"dir": "/srv/tb/hosts/old-h9"}, {"dir": "/elsewhere/x"}]}  # a foreign path is never taken
+    assert tb.owned_paths([spec, record, None], "/srv/tb") == [
+        "/srv/tb/controller", "/srv/tb/hosts/a-gw", "/srv/tb/hosts/a-h1", "/srv/tb/hosts/old-h9", "/srv/tb/known_hosts",
+        "/srv/tb/testbed.json"]
