@@ -2,6 +2,8 @@
 controller before anything is changed (the checks are plain Python in
 plugins/module_utils/inventory.py)."""
 
+import json
+import os
 from collections.abc import Mapping
 
 from ansible import context
@@ -11,6 +13,7 @@ from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt
 from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
+from ansible_collections.vcluster.cluster.plugins.module_utils import testbed
 from ansible_collections.vcluster.cluster.plugins.module_utils import verbs
 
 # The variables the model reads (the other known ones are checked for their
@@ -50,6 +53,29 @@ def site_names(hostvars):
 
 
 class ActionModule(ActionBase):
+
+    @staticmethod
+    def other_clusters(model, state_dir):
+        """A host whose namespace exists here but is not this testbed's (its
+        record, testbed.json): another cluster on this machine uses the name."""
+        try:
+            existing = set(os.listdir("/run/netns"))
+        except OSError:
+            return []
+        try:
+            with open(os.path.join(state_dir, "testbed.json")) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            record = None
+        spec = testbed.build_spec(model, state_dir)
+        return ["host %s: the network namespace %s exists on this machine and is not this cluster's (%s does not "
+                "list it): another cluster here uses the name; rename the host or destroy the other cluster"
+                % (name, testbed.netns_name(name), os.path.join(state_dir, "testbed.json"))
+                if name != spec["fabric"] else
+                "cluster: the network namespace %s exists on this machine and is not this cluster's; another cluster "
+                "here has the name %s: rename vc_cluster_name" % (name, model["cluster"])
+                for name in testbed.foreign_namespaces(spec, record, existing)]
+
     TRANSFERS_FILES = False
     _requires_connection = False
     _supports_check_mode = True
@@ -76,6 +102,10 @@ class ActionModule(ActionBase):
         model = inventory.build_model(values, groups, site_names(hostvars))
         errors = [e for e in inventory.validate(model) if not any(e.startswith(p) for p, _m in unrendered)]
         errors = sorted(set(errors + [m for _p, m in unrendered]))
+        emulated = sorted(h for h, info in (model.get("hosts") or {}).items() if info.get("emulated"))
+        if emulated and not errors:
+            errors += self.other_clusters(model, plain(hostvars[emulated[0]].get("testbed_state_dir"))
+                                          or "/var/lib/vcluster/testbed")
         verb = self._task.args.get("verb")
         if verb and not errors:
             try:

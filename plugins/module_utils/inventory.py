@@ -14,6 +14,11 @@ import re
 import subprocess
 from collections.abc import Mapping
 
+try:
+    from ansible_collections.vcluster.cluster.plugins.module_utils import testbed
+except ImportError:  # scripts/plan imports this file alone, with plugins/module_utils on sys.path
+    import testbed  # pylint: disable=import-error
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # cluster and vnode names
 NAME_RULE = "lower-case letters, digits and '-', starting with a letter, at most 31 characters, e.g. demo"
 # Names inside interface names (at most 15 characters): "l-<host>", "br-<site>", "vcl-<cluster>".
@@ -501,6 +506,9 @@ def validate(model):
                 "list the packages of the vnodes' MPI stack, e.g. [openmpi-bin, python3-mpi4py, python3-numpy]")
     for message in unknown_variables(model.get("unknown") or []):
         c.error("inventory", message)
+    if emulated and not c.errors:  # every name the testbed derives, from the one place that derives them
+        for message in testbed.name_clashes(testbed.build_spec(model, "/")):
+            c.error("testbed", message)
     return sorted(set(c.errors))
 
 

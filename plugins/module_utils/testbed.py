@@ -41,6 +41,10 @@ def build_spec(model, state_dir):
     wan = ipaddress.ip_network(model["wan_subnet"])
     controller = "%s/%d" % (next(mgmt.hosts()), mgmt.prefixlen)
     bridges = ["br-mgmt", "br-wan"]
+    # every bridge of the fabric and what it is for (name_clashes reads it)
+    wires = [["br-mgmt", "the management bridge"], ["br-wan", "the WAN bridge"]]  # lists: the record is JSON
+    for site in sorted({model["hosts"][h]["site"] for h in model["hosts"] if model["hosts"][h].get("emulated")}):
+        wires += [["br-" + site, "site %s's LAN bridge" % site], ["bo-" + site, "site %s's overlay segment" % site]]
     hosts = []
     for name in sorted(model["hosts"]):
         host = model["hosts"][name]
@@ -84,10 +88,42 @@ def build_spec(model, state_dir):
         "state_dir": state_dir,
         "fabric": "%s-%s-fabric" % (PREFIX, model["cluster"]),
         "bridges": bridges,
+        "wires": wires,
         "root_link": {"name": "%s-%s" % (PREFIX, model["cluster"]), "peer": ROOT_PEER,
                       "bridge": "br-mgmt", "address": controller},
         "hosts": hosts,
     }
+
+
+def name_clashes(spec):
+    """Messages for two things of the spec that would get the same name (a
+    site called mgmt or wan takes the management or WAN bridge's name; a host
+    called <cluster>-fabric takes the fabric namespace's). Every name the
+    testbed uses comes from build_spec: this checks them all."""
+    out = []
+    netns = [(spec["fabric"], "the fabric namespace")] + [(h["netns"], "host %s's namespace" % h["name"])
+                                                            for h in spec["hosts"]]
+    wires = list(spec.get("wires") or [(b, "bridge %s" % b) for b in spec["bridges"]])
+    wires += [(spec["root_link"]["peer"], "the controller's link")]
+    wires += [(link["peer"], "host %s's %s" % (h["name"], link["name"])) for h in spec["hosts"] for link in h["links"]]
+    for kind, names in (("network namespace", netns), ("link of the fabric namespace", wires)):
+        first = {}
+        for name, what in names:
+            if name in first and first[name] != what:
+                out.append("%s and %s would both be the %s %s; rename the site or host" % (first[name], what, kind,
+                                                                                         name))
+                continue
+            first.setdefault(name, what)
+    return out
+
+
+def foreign_namespaces(spec, record, existing):
+    """Hosts of ``spec`` whose namespace exists on this machine but is not in
+    ``record`` (this testbed's testbed.json): another cluster uses that host
+    name here. ``existing``: the names in /run/netns."""
+    ours = {h["netns"] for h in (record or {}).get("hosts", [])} | ({record["fabric"]} if record else set())
+    return sorted(h["name"] for h in spec["hosts"] if h["netns"] in existing and h["netns"] not in ours) + (
+        [spec["fabric"]] if spec["fabric"] in existing and spec["fabric"] not in ours else [])
 
 
 def sshd_config(host, state_dir):

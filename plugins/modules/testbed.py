@@ -312,6 +312,15 @@ def main():
         hosts = [{"name": h["name"], "netns": h["netns"], "mgmt": h["links"][0]["address"].split("/")[0]}
                  for h in spec["hosts"]]
     if not module.check_mode:
+        if spec is not None and module.params["state"] == "present" and actions:
+            # Claim first what this run may create (and what the last one had): a run cut short leaves no
+            # namespace that no record names (validation would take it for another cluster's).
+            os.makedirs(module.params["state_dir"], mode=0o700, exist_ok=True)
+            names = {h["name"] for h in spec["hosts"]}
+            claim = dict(spec, hosts=spec["hosts"] + [h for h in (previous or {}).get("hosts", [])
+                                                      if h["name"] not in names])
+            with open(record, "w") as f:
+                json.dump(claim, f, indent=1, sort_keys=True)
         for _desc, argv in actions:
             if argv:
                 runner.execute(argv)

@@ -458,6 +458,29 @@ RULES = {
 }
 
 
+def test_a_site_named_like_a_testbed_bridge_is_refused(inv):
+    hostvars, groups = inv
+    groups["mgmt"] = groups.pop("site_b")
+    for host in groups["mgmt"]:
+        hostvars[host]["vc_wan_links"] = [{"sites": ["site_a", "mgmt"], "latency_ms": 0, "bandwidth_mbit": 1000}]
+    for host in groups["site_a"]:
+        hostvars[host]["vc_wan_links"] = [{"sites": ["site_a", "mgmt"], "latency_ms": 0, "bandwidth_mbit": 1000}]
+    assert check(inv, ["mgmt", "site_a"]) == [
+        "testbed: the management bridge and site mgmt's LAN bridge would both be the link of the fabric namespace "
+        "br-mgmt; rename the site or host"]
+
+
+def test_a_host_named_like_the_fabric_namespace_is_refused(inv):
+    hostvars, groups = inv
+    hostvars["demo-fabric"] = hostvars.pop("b-h2")
+    for name in ("all", "sites", "emulated", "site_b"):
+        groups[name] = sorted("demo-fabric" if h == "b-h2" else h for h in groups[name])
+    for h in hostvars.values():
+        h["vc_vnodes"][3]["host"] = "demo-fabric"
+    assert check(inv) == ["testbed: the fabric namespace and host demo-fabric's namespace would both be the network "
+                          "namespace vcl-demo-fabric; rename the site or host"]
+
+
 def test_every_documented_variable_is_known_to_the_validator_and_the_reverse():
     docs = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "inventory.md").read_text()
     documented = set()

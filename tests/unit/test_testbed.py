@@ -168,3 +168,12 @@ def test_destroy_removes_only_what_the_testbed_made():
     assert tb.owned_paths([spec, record, None], "/srv/tb") == [
         "/srv/tb/controller", "/srv/tb/hosts/a-gw", "/srv/tb/hosts/a-h1", "/srv/tb/hosts/old-h9", "/srv/tb/known_hosts",
         "/srv/tb/testbed.json"]
+
+
+def test_a_namespace_no_record_names_belongs_to_another_cluster():
+    spec = {"fabric": "vcl-demo-fabric", "hosts": [{"name": "a-h1", "netns": "vcl-a-h1"},
+                                                   {"name": "a-h2", "netns": "vcl-a-h2"}]}
+    existing = {"vcl-a-h1", "vcl-a-h2", "vcl-demo-fabric", "vcl-x"}
+    assert tb.foreign_namespaces(spec, spec, existing) == []
+    assert tb.foreign_namespaces(spec, None, existing) == ["a-h1", "a-h2", "vcl-demo-fabric"]
+    assert tb.foreign_namespaces(spec, dict(spec, hosts=spec["hosts"][:1]), existing) == ["a-h2"]
