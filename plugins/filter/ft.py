@@ -59,6 +59,11 @@ def placement_hosts(placement):
     return {name: step["host"] for name, step in placement.items()}
 
 
+def placement_recreate(placement):
+    """The vnodes a deploy placement starts afresh (vc_recreate)."""
+    return sorted(name for name, step in placement.items() if step.get("recreate"))
+
+
 def placement_lines(placement):
     """One line per vnode of a deploy placement: where it runs and why."""
     return ["%s: on %s (%s)" % (name, step["host"], step["why"]) for name, step in sorted(placement.items())]
@@ -211,6 +216,7 @@ class FilterModule:
             "vc_ft_placement_hosts": placement_hosts,
             "vc_ft_local_vnodes": local_vnodes,
             "vc_ft_placement_lines": placement_lines,
+            "vc_ft_placement_recreate": placement_recreate,
             "vc_ft_replication_plan": _wrap(replication_plan),
             "vc_ft_replicas_of": replicas_of,
             "vc_ft_catalog": _wrap(catalog),

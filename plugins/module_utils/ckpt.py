@@ -342,14 +342,15 @@ def deploy_placement(scans, vnodes, recorded=None, recreate=()):
     host. A vnode that runs (or is frozen) on one host stays there, even
     when a restore or a migration moved it away from the inventory's host; one
     that runs nowhere starts on its inventory host. Returns {vnode: {host,
-    why, moved}}; raises CheckpointError when a vnode runs on two hosts."""
+    why, moved, recreate (only for the vnodes of ``recreate``)}}; raises
+    CheckpointError when a vnode runs on two hosts."""
     out, problems = {}, []
     recorded = recorded or {}
     for v in vnodes:
         name, home = v["name"], v["host"]
         running = sorted(h for h, s in scans.items() if (s.get("vnodes") or {}).get(name) in ("RUNNING", "FROZEN"))
         if name in recreate:
-            out[name] = {"host": home, "moved": False,
+            out[name] = {"host": home, "moved": False, "recreate": True,
                          "why": "recreated afresh on its inventory host (vc_recreate)"
                                 + ("; the instance on %s is removed" % running[0] if running and running[0] != home
                                    else "")}

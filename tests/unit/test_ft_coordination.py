@@ -391,7 +391,10 @@ def test_deploy_keeps_a_moved_vnode_where_it_runs_and_starts_the_others_at_home(
 def test_deploy_recreates_only_what_is_named_and_refuses_a_vnode_on_two_hosts():
     scans = {"a1": host_scan(vnodes={}), "a2": host_scan(vnodes={"vn1": "RUNNING"}), "b1": host_scan(vnodes={})}
     placed = ckpt.deploy_placement(scans, MODEL, recreate=["vn1"])
-    assert placed["vn1"]["host"] == "a1" and "vc_recreate" in placed["vn1"]["why"]
+    assert placed["vn1"]["host"] == "a1" and placed["vn1"]["recreate"] is True
+    assert not any(p.get("recreate") for n, p in placed.items() if n != "vn1")
+    moved = ckpt.deploy_placement(scans, MODEL)  # its message names vc_recreate; it is not recreated
+    assert "vc_recreate" in moved["vn1"]["why"] and not moved["vn1"].get("recreate")
     twice = {"a1": host_scan(vnodes={"vn1": "RUNNING"}), "a2": host_scan(vnodes={"vn1": "RUNNING"})}
     with pytest.raises(ckpt.CheckpointError, match="vnode vn1 runs on a1 and a2 at once: name it in"):
         ckpt.deploy_placement(twice, MODEL)
