@@ -75,7 +75,6 @@ SPECS = {
     "plan": {"target": (lambda v, c: _number(v, 0, 1, open_low=True), "a probability between 0 and 1, e.g. 0.999"),
              "out": (lambda v, c: isinstance(v, str) and bool(v.strip()), "a file path")},
 }
-REQUIRED = {"run": ("job",)}
 
 
 def check(verb, given, vnodes=(), hosts=()):
@@ -98,7 +97,4 @@ def check(verb, given, vnodes=(), hosts=()):
     for name, (valid, what) in sorted(spec.items()):
         if name in given and not valid(given[name], ctx):
             problems.append("-e %s=%s: %s must be %s" % (name, given[name], name, what % text))
-    for name in REQUIRED.get(verb, ()):
-        if name not in given:
-            problems.append("%s.yml needs -e %s=...: %s" % (verb, name, spec[name][1] % text))
     return problems

@@ -39,7 +39,6 @@ def test_good_extra_vars_pass(verb, given):
      "-e params=steps=3: params must be a mapping, e.g. -e '{\"params\": {\"steps\": 100}}'"),
     ("run", {"job": "heat", "vnodes": "vn-a1,vn-x"},
      "-e vnodes=vn-a1,vn-x: vnodes must be vnodes of the inventory, comma-separated (vn-a1, vn-a2, vn-b1, vn-b2)"),
-    ("run", {}, "run.yml needs -e job=...: a job name, e.g. heat or cg.S"),
     ("run", {"job": "heat", "timout": "5"}, "-e timout: run.yml takes job, np, params, timeout, vnodes, wait; did you "
                                             "mean timeout?"),
     ("plan", {"target": "1"}, "-e target=1: target must be a probability between 0 and 1, e.g. 0.999"),
