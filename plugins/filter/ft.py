@@ -54,11 +54,6 @@ def deploy_placement(state, vnodes, catalog=None, recreate=None):
                                  ckpt.recreate_names(recreate, vnodes))
 
 
-def placement_hosts(placement):
-    """{vnode: host} of a deploy placement."""
-    return {name: step["host"] for name, step in placement.items()}
-
-
 def placement_recreate(placement):
     """The vnodes a deploy placement starts afresh (vc_recreate)."""
     return sorted(name for name, step in placement.items() if step.get("recreate"))
@@ -171,6 +166,7 @@ def plan_line(pair):
 
 
 def plan_hosts(plan):
+    """{vnode: host} of a restore plan or a deploy placement."""
     return {vnode: step["host"] for vnode, step in plan.items()}
 
 
@@ -213,7 +209,6 @@ class FilterModule:
             "vc_ft_partial": partial,
             "vc_ft_rebalance_plan": rebalance_plan,
             "vc_ft_deploy_placement": _wrap(deploy_placement),
-            "vc_ft_placement_hosts": placement_hosts,
             "vc_ft_local_vnodes": local_vnodes,
             "vc_ft_placement_lines": placement_lines,
             "vc_ft_placement_recreate": placement_recreate,

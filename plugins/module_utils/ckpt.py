@@ -301,12 +301,17 @@ def newest_catalog(scans):
     return best or {}
 
 
+def running_on(scans, vnode):
+    """The hosts (sorted) whose scan shows ``vnode`` RUNNING or FROZEN."""
+    return sorted(h for h, s in scans.items() if (s.get("vnodes") or {}).get(vnode) in ("RUNNING", "FROZEN"))
+
+
 def locate(scans, vnodes):
     """Where each vnode of the model runs now: {vnode: host} (RUNNING or
     FROZEN on a live host) and the problems (not running, on two hosts)."""
     where, problems = {}, []
     for vnode in [v["name"] for v in vnodes]:
-        hosts = sorted(h for h, s in scans.items() if (s.get("vnodes") or {}).get(vnode) in ("RUNNING", "FROZEN"))
+        hosts = running_on(scans, vnode)
         if not hosts:
             problems.append("vnode %s is not running on any live host (deploy.yml starts it; restore.yml brings "
                             "the cluster back from a checkpoint)" % vnode)
@@ -348,7 +353,7 @@ def deploy_placement(scans, vnodes, recorded=None, recreate=()):
     recorded = recorded or {}
     for v in vnodes:
         name, home = v["name"], v["host"]
-        running = sorted(h for h, s in scans.items() if (s.get("vnodes") or {}).get(name) in ("RUNNING", "FROZEN"))
+        running = running_on(scans, name)
         if name in recreate:
             out[name] = {"host": home, "moved": False, "recreate": True,
                          "why": "recreated afresh on its inventory host (vc_recreate)"

@@ -201,13 +201,14 @@ class RestoreWork:
 
     def __init__(self, run, config, channel):
         self.run, self.config, self.channel = run, config, channel
-        self.loaded, self.failed, self.resumed = [], None, False
+        self.names = [v["name"] for v in config["vnodes"]]
+        self.loaded, self.failed = [], None
 
     def do(self, op, req):
         c = self.config
         if op == "load":
             try:
-                H.stop_all(self.run, c["root"], [v["name"] for v in c["vnodes"]])
+                H.stop_all(self.run, c["root"], self.names)
                 for v in c["vnodes"]:
                     self.loaded.append(v["name"])
                     H.restore_one(self.run, c["store"], c["cluster"], int(c["ckpt"]), c["root"], v, c["net"])
@@ -216,16 +217,15 @@ class RestoreWork:
                 raise
             return self.loaded
         if op == "resume":
-            self.resumed = True
             return H.thaw(self.run, c["root"], self.loaded)
         if op == "stop":
-            return H.stop_all(self.run, c["root"], [v["name"] for v in c["vnodes"]])
+            return H.stop_all(self.run, c["root"], self.names)
         raise H.HostError("unknown step %r" % op)
 
     def undo(self, why):
         c = self.config
         if self.failed:
-            H.stop_all(self.run, c["root"], [v["name"] for v in c["vnodes"]])
+            H.stop_all(self.run, c["root"], self.names)
             what = "load failed (%s): stopped %s" % (self.failed, ",".join(self.loaded) or "nothing")
         else:
             what = "resumed %s" % (",".join(H.thaw(self.run, c["root"], self.loaded)) or "nothing")

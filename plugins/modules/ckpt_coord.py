@@ -43,11 +43,6 @@ options:
       coordinator counts the host down).
     type: float
     default: 5.0
-  stop_at:
-    description: For fault-injection tests only - send this step, then stop talking (as a controller that died
-      there); the agents' leases run out and they undo their work. The module then fails.
-    type: str
-    choices: [freeze, dump, commit, thaw]
 author: vcluster team
 """
 
@@ -82,7 +77,6 @@ def main():
             max_chain=dict(type="int", default=3),
             timeout=dict(type="int", default=300),
             lease=dict(type="float", default=5.0),
-            stop_at=dict(type="str", choices=["freeze", "dump", "commit", "thaw"]),
         ),
         supports_check_mode=True,
     )
@@ -91,10 +85,7 @@ def main():
         module.exit_json(changed=True, report={"ckpt": p["ckpt"], "check_mode": True})
     program = A.program()
     report = A.coordinate(p["hosts"], program, p["cluster"], p["ckpt"], p["max_chain"], timeout=p["timeout"],
-                          lease=p["lease"], stop_at=p["stop_at"])
-    if p["stop_at"]:
-        module.fail_json(msg="checkpoint %d: the coordinator stopped talking at step %s (stop_at): the agents undo "
-                         "their work when their lease runs out" % (p["ckpt"], p["stop_at"]), report=report)
+                          lease=p["lease"])
     if not report["committed"]:
         module.fail_json(msg="checkpoint %d aborted and deleted: %s" % (p["ckpt"], "; ".join(report["failures"])),
                          report=report)
