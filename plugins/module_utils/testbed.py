@@ -146,6 +146,11 @@ def sshd_config(host, state_dir):
         "MaxSessions 64",
         "MaxStartups 64:30:128",
         "AcceptEnv LANG LC_*",
+        # An emulated host shares the controller's file system, not its login: bash, started by sshd for a
+        # command, reads root's ~/.bashrc unless SHLVL says it is nested. The controller's start-up files are
+        # not the host's (on this machine they run pyenv, whose rehash lock, left by a host killed mid-login,
+        # stalls every later login of every host by 60 s).
+        "SetEnv SHLVL=1",
         "Subsystem sftp /usr/lib/openssh/sftp-server",
         "",
     ])

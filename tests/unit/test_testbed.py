@@ -177,3 +177,8 @@ def test_a_namespace_no_record_names_belongs_to_another_cluster():
     assert tb.foreign_namespaces(spec, spec, existing) == []
     assert tb.foreign_namespaces(spec, None, existing) == ["a-h1", "a-h2", "vcl-demo-fabric"]
     assert tb.foreign_namespaces(spec, dict(spec, hosts=spec["hosts"][:1]), existing) == ["a-h2"]
+
+
+def test_sshd_of_an_emulated_host_does_not_run_the_controllers_shell_start_up_files(spec):
+    config = tb.sshd_config(spec["hosts"][0], "/state").splitlines()
+    assert "SetEnv SHLVL=1" in config  # bash reads ~/.bashrc for an sshd command only at SHLVL 1
