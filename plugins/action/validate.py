@@ -24,7 +24,8 @@ VARIABLES = ("vc_cluster_name", "vc_site_subnet", "vc_lan_ip", "vc_wan_ip", "ans
              "vc_ft_checkpoint_cost_s", "vc_ft_restart_cost_s", "vc_ft_host_mtbf_h", "vc_ft_periodic",
              "vc_ft_interval_s", "vc_ft_lease_s", "vc_overlay_ip", "vc_gateway_vpn", "vc_overlay_uplink",
              "vc_wan_interface", "vc_lan_interface", "vc_host_etc", "vc_host_run", "vc_vpn_port_base",
-             "vc_mpi_packages", "vc_ft_max_chain", "vc_ft_lock_dir", "vc_ft_controller_dir")
+             "vc_mpi_packages", "vc_ft_max_chain", "vc_ft_lock_dir", "vc_ft_controller_dir",
+             "vnode_root")
 
 
 def plain(value):
@@ -50,6 +51,25 @@ def site_names(hostvars):
     except AttributeError:
         return None
     return sorted(g.name for g in group.child_groups) if group else []
+
+
+def not_rendered(unrendered):
+    """One message per variable and reason that cannot be rendered ([(host, variable, reason)]), naming the
+    host, or the hosts when several fail alike (a cluster-wide value fails on every host)."""
+    hosts = {}
+    for host, name, why in unrendered:
+        hosts.setdefault((name, why), []).append(host)
+    return ["%s %s: %s cannot be rendered (%s); define the variables it uses"
+            % ("hosts" if len(names) > 1 else "host", ", ".join(sorted(names)), name, why)
+            for (name, why), names in hosts.items()]
+
+
+def hides(error, unrendered):
+    """Whether ``error`` only follows from a variable that cannot be rendered: it is about that variable, on a
+    host where it fails, or it is a cluster-wide or per-site one saying it is not set."""
+    owner, _sep, text = error.partition(": ")
+    return any(text.startswith(name + " ") and (owner == "host " + host or (
+        not owner.startswith("host ") and text.startswith(name + " is not set"))) for host, name, _why in unrendered)
 
 
 class ActionModule(ActionBase):
@@ -96,12 +116,10 @@ class ActionModule(ActionBase):
                 try:  # reading through hostvars renders templates ("{{ testbed_state_dir }}/...")
                     values[host][name] = plain(hostvars[host].get(name))
                 except AnsibleError as exc:
-                    unrendered.append(("host %s: %s " % (host, name),
-                                       "host %s: %s cannot be rendered (%s); define the variables it uses"
-                                       % (host, name, str(getattr(exc, "message", exc)).splitlines()[0])))
+                    unrendered.append((host, name, str(getattr(exc, "message", exc)).splitlines()[0]))
         model = inventory.build_model(values, groups, site_names(hostvars))
-        errors = [e for e in inventory.validate(model) if not any(e.startswith(p) for p, _m in unrendered)]
-        errors = sorted(set(errors + [m for _p, m in unrendered]))
+        errors = sorted(set([e for e in inventory.validate(model) if not hides(e, unrendered)]
+                            + not_rendered(unrendered)))
         emulated = sorted(h for h, info in (model.get("hosts") or {}).items() if info.get("emulated"))
         if emulated and not errors:
             errors += self.other_clusters(model, plain(hostvars[emulated[0]].get("testbed_state_dir"))

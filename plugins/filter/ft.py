@@ -5,12 +5,11 @@ The playbooks (checkpoint.yml, restore.yml, checkpoints.yml) register one
 on the controller with these filters, before any host is changed.
 """
 
-import os
 import time
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt
+from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt, paths
 
 
 def _wrap(func):
@@ -141,13 +140,13 @@ def ssh_hosts(hosts, hostvars, vnodes=None):
     out = {}
     for host in hosts:
         hv = hostvars[host]
-        store = hv.get("vc_store_dir") or "/var/lib/vcluster/store"
+        store = paths.store_dir(hv.get("vc_store_dir"))
         out[host] = {"address": str(hv.get("ansible_host") or host), "user": str(hv.get("ansible_user") or ""),
                      "key": str(hv.get("ansible_ssh_private_key_file") or ""),
                      "ssh_args": " ".join(str(hv.get(v) or "") for v in ("ansible_ssh_common_args",
                                                                             "ansible_ssh_extra_args")).strip(),
                      "store": str(store),
-                     "root": str(hv.get("vnode_root") or os.path.join(os.path.dirname(str(store)), "vnodes")),
+                     "root": paths.host_paths(store, hv.get("vnode_root"))["vnodes"],
                      "python": str(hv.get("ansible_python_interpreter") or "python3")}
         if vnodes is not None:
             out[host]["vnodes"] = list(vnodes.get(host, []))

@@ -24,6 +24,7 @@ import re
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
+from ansible_collections.vcluster.cluster.plugins.module_utils import paths as P
 from ansible_collections.vcluster.cluster.plugins.module_utils import planning
 
 HISTORY = 20  # checkpoints the state remembers
@@ -34,7 +35,7 @@ COMMITTED_RE = re.compile(r"checkpoint (\d+) committed")
 
 def paths(controller_dir, cluster):
     """Where the service of ``cluster`` keeps its files on the controller."""
-    top = os.path.join(controller_dir, cluster)
+    top = P.cluster_dir(cluster, controller_dir)
     return {"dir": top, "state": os.path.join(top, "service.json"), "pid": os.path.join(top, "service.pid"),
             "log": os.path.join(top, "service.log"), "requests": os.path.join(top, "requests.json"),
             "runner": os.path.join(top, "runner")}

@@ -9,22 +9,26 @@ the variable and the fix. An empty list means the inventory is valid.
 import difflib
 import ipaddress
 import json
+import math
 import os
 import re
 import subprocess
 from collections.abc import Mapping
 
 try:
-    from ansible_collections.vcluster.cluster.plugins.module_utils import testbed
+    from ansible_collections.vcluster.cluster.plugins.module_utils import paths, testbed
 except ImportError:  # scripts/plan imports this file alone, with plugins/module_utils on sys.path
+    import paths  # pylint: disable=import-error
     import testbed  # pylint: disable=import-error
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # cluster and vnode names
-NAME_RULE = "lower-case letters, digits and '-', starting with a letter, at most 31 characters, e.g. demo"
+# Cluster and vnode names (a vnode's name is its host name: no '-' at the end).
+NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?\Z")
+NAME_RULE = ("lower-case letters, digits and '-', starting with a letter and not ending with '-', at most 31 "
+             "characters, e.g. demo")
 # Names inside interface names (at most 15 characters): "l-<host>", "br-<site>", "vcl-<cluster>".
-EMULATED_HOST_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
-EMULATED_CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,10}$")
-SITE_RE = re.compile(r"^[a-z][a-z0-9_]{0,11}$")
+EMULATED_HOST_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,10}[a-z0-9])?\Z")
+EMULATED_CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,10}\Z")
+SITE_RE = re.compile(r"^[a-z][a-z0-9_]{0,11}\Z")
 PLACEMENTS = ("random", "spread")
 MTU_MIN, MTU_MAX = 576, 9000
 RESERVED_GROUPS = ("all", "ungrouped", "sites", "gateways", "emulated")
@@ -46,8 +50,12 @@ SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib
                "/usr/lib", "/usr/bin", "/usr/sbin", "/usr/share", "/etc/ssh", "/var/lib/lxc")
 # Facts the project's own plays set (never in an inventory).
 RUNTIME_FACTS = ("vc_model", "vc_placement")
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# An example for the message about each directory variable.
+EXAMPLE_DIRS = {"vc_host_etc": "/etc/vcluster", "vc_host_run": "/run/vcluster", "vnode_root": "/var/lib/vcluster/vnodes"}
+IFNAME_RE = re.compile(r"^(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}\Z")  # not '.' nor '..'
+# The interfaces the testbed makes in an emulated host, by the variable that names them.
+EMULATED_INTERFACES = {"vc_overlay_uplink": "ovl0", "vc_wan_interface": "wan0", "vc_lan_interface": "lan0"}
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+\Z")
 
 
 def unsafe_dir(path):
@@ -56,6 +64,8 @@ def unsafe_dir(path):
     one."""
     if not isinstance(path, str) or not path.startswith("/"):
         return "is not an absolute path"
+    if path != path.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return "has white space at its start or end, or a control character"
     if "/../" in path + "/" or "/./" in path + "/" or "//" in path:
         return "is not a plain absolute path (no '.', '..' or '//')"
     norm = os.path.normpath(path)
@@ -67,6 +77,11 @@ def unsafe_dir(path):
         if system.startswith(norm + "/"):
             return "is a parent of the system directory %s" % system
     return None
+
+
+def _nested(one, other):
+    """Whether two normalised paths are the same or one holds the other."""
+    return one == other or one.startswith(other.rstrip("/") + "/") or other.startswith(one.rstrip("/") + "/")
 
 
 def unknown_variables(names, known=KNOWN_VARIABLES):
@@ -117,7 +132,7 @@ def build_model(hostvars, groups, site_names=None):
     def shared(name, scope, where):
         values = [(h, var(h, name)) for h in scope]
         for host, value in values[1:]:
-            if value != values[0][1]:
+            if value != values[0][1] and repr(value) != repr(values[0][1]):  # repr: .nan != .nan
                 mismatches.append({"host": host, "variable": name, "value": value, "where": where,
                                    "reference": values[0][0], "expected": values[0][1]})
         return values[0][1] if values else None
@@ -134,7 +149,8 @@ def build_model(hostvars, groups, site_names=None):
                  "overlay_ip": var(h, "vc_overlay_ip"),
                  "interfaces": {v: var(h, v) for v in ("vc_overlay_uplink", "vc_wan_interface", "vc_lan_interface")
                                 if var(h, v) is not None},
-                 "dirs": {v: var(h, v) for v in ("vc_host_etc", "vc_host_run") if var(h, v) is not None}}
+                 "dirs": {v: var(h, v) for v in ("vc_host_etc", "vc_host_run", "vnode_root") if var(h, v) is not None},
+                 "paths": paths.host_paths(var(h, "vc_store_dir"), var(h, "vnode_root"))}
              for h in physical}
     stray = {}
     for host in sorted(h for h in set(hostvars) | gateways | emulated if isinstance(h, str)):
@@ -167,13 +183,16 @@ def build_model(hostvars, groups, site_names=None):
                "restart_cost_s": cluster("vc_ft_restart_cost_s"), "host_mtbf_h": cluster("vc_ft_host_mtbf_h"),
                "periodic": cluster("vc_ft_periodic"), "interval_s": cluster("vc_ft_interval_s"),
                "lease_s": cluster("vc_ft_lease_s"), "max_chain": cluster("vc_ft_max_chain"),
-               "lock_dir": cluster("vc_ft_lock_dir"), "controller_dir": cluster("vc_ft_controller_dir")},
+               "lock_dir": cluster("vc_ft_lock_dir"), "controller_dir": cluster("vc_ft_controller_dir"),
+               "paths": paths.cluster_paths(cluster("vc_cluster_name"), cluster("vc_ft_controller_dir"),
+                                            cluster("vc_ft_lock_dir"))},
         "vpn_port_base": cluster("vc_vpn_port_base"),
         "mpi_packages": cluster("vc_mpi_packages"),
         "unknown": sorted({n for h in hostvars.values() if isinstance(h, Mapping) for n in h
                            if isinstance(n, str) and n.startswith("vc_") and n not in KNOWN_VARIABLES
                            and n not in RUNTIME_FACTS}),
-        "overlay": {"subnet": cluster("vc_overlay_subnet"), "mtu": cluster("vc_overlay_mtu")},
+        "overlay": {"subnet": str(overlay_subnet) if overlay_subnet else cluster("vc_overlay_subnet"),
+                    "prefix": overlay_subnet.prefixlen if overlay_subnet else None, "mtu": cluster("vc_overlay_mtu")},
         "vpn": cluster("vc_gateway_vpn") or "openvpn",
         "wan_subnet": cluster("vc_wan_subnet"),
         "mgmt_subnet": shared("vc_mgmt_subnet", [h for h in physical if h in emulated], "group_vars/emulated"),
@@ -193,6 +212,8 @@ VPN_MTU = {"openvpn": 1500 - 14 - 24 - 8 - 20, "wireguard": 1420 - 14 - 8 - 8 - 
 
 
 def _show(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"inf": ".inf", "-inf": "-.inf"}.get(str(value), ".nan")  # as YAML writes them
     return repr(value) if isinstance(value, str) else str(value)
 
 
@@ -201,12 +222,14 @@ def _is_int(value):
 
 
 def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """An int or a finite float (YAML's .inf and .nan are floats too), not a boolean."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _network(value, strict=True):
+    """An IPv4 network written ADDRESS/PREFIX (a bare address would be a /32), or None."""
     try:
-        return ipaddress.IPv4Network(value, strict=strict) if isinstance(value, str) else None
+        return ipaddress.IPv4Network(value, strict=strict) if isinstance(value, str) and "/" in value else None
     except ValueError:
         return None
 
@@ -234,6 +257,9 @@ class _Checker:
         net = _network(value)
         if value is None:
             self.error(owner, "%s is not set; set it to an IPv4 network, e.g. %s" % (variable, example))
+        elif net is None and _network("%s/24" % value, strict=False) and "/" not in value:
+            self.error(owner, "%s %s has no prefix length (it would be a single address); write it as ADDRESS/PREFIX, "
+                              "e.g. %s" % (variable, _show(value), _network("%s/24" % value, strict=False)))
         elif net is None:
             self.error(owner, "%s %s is not an IPv4 network; write it as ADDRESS/PREFIX with the host bits zero, "
                               "e.g. %s" % (variable, _show(value), _network(value, strict=False) or example))
@@ -332,8 +358,9 @@ def validate(model):
             c.error(owner, "it is in %d sites (%s); a host belongs to exactly one site"
                     % (len(h["sites"]), ", ".join(h["sites"])))
         if h["emulated"] and not EMULATED_HOST_RE.match(host):
-            c.error(owner, "the name of an emulated host must be lower-case letters, digits and '-', at most "
-                           "12 characters (it names network links); rename it")
+            c.error(owner, "the name of an emulated host must be lower-case letters, digits and '-', starting "
+                           "with a letter and not ending with '-', at most 12 characters (it names network links and "
+                           "is its host name); rename it")
         c.address(owner, "vc_lan_ip", h["lan_ip"], site_nets.get(h["site"]), "%s's vc_site_subnet" % h["site"])
         if h["gateway"]:
             c.address(owner, "vc_wan_ip", h["wan_ip"], wan, "vc_wan_subnet")
@@ -351,40 +378,66 @@ def validate(model):
                    "an absolute path", "set it to the directory of the host's checkpoint store"):
             why = unsafe_dir(h["store_dir"])
             if why:
+                shown = h["store_dir"] if h["store_dir"] == h["store_dir"].strip() else _show(h["store_dir"])
                 c.error(owner, "vc_store_dir %s %s; the project deletes what it stores there: give the host a "
-                               "directory of its own, e.g. /var/lib/vcluster/store" % (h["store_dir"], why))
+                               "directory of its own, e.g. /var/lib/vcluster/store" % (shown, why))
         for variable in ("vc_overlay_uplink", "vc_wan_interface", "vc_lan_interface"):
             value = (h.get("interfaces") or {}).get(variable)
             if value is not None:
-                c.value(owner, variable, value, lambda v: isinstance(v, str) and IFNAME_RE.match(v),
-                        "an interface name (at most 15 letters, digits, '_', '.', '-')",
-                        "give the name of an interface of the host, or remove it for the default")
-        for variable in ("vc_host_etc", "vc_host_run"):
+                if c.value(owner, variable, value, lambda v: isinstance(v, str) and IFNAME_RE.match(v),
+                           "an interface name (at most 15 letters, digits, '_', '.', '-')",
+                           "give the name of an interface of the host, or remove it for the default") \
+                        and h["emulated"] and value != EMULATED_INTERFACES[variable]:
+                    c.error(owner, "%s %s is not an interface of an emulated host (the testbed makes %s for it); "
+                                   "remove %s" % (variable, _show(value), EMULATED_INTERFACES[variable], variable))
+        if h["gateway"]:  # a gateway's WAN, LAN and overlay uplink are three interfaces (defaults wan0, lan0, ovl0)
+            named = dict(EMULATED_INTERFACES, **{v: n for v, n in (h.get("interfaces") or {}).items()
+                                                 if isinstance(n, str) and IFNAME_RE.match(n)})
+            seen_ifaces = {}
+            for variable in ("vc_wan_interface", "vc_lan_interface", "vc_overlay_uplink"):
+                first = seen_ifaces.setdefault(named[variable], variable)
+                if first != variable and not h["emulated"]:  # emulated: reported above
+                    c.error(owner, "%s %s is also its %s; a gateway's WAN, LAN and overlay uplink are three "
+                                   "different interfaces: give each its own" % (variable, _show(named[variable]),
+                                                                              first))
+        for variable in ("vc_host_etc", "vc_host_run", "vnode_root"):
             value = (h.get("dirs") or {}).get(variable)
             if value is not None:
                 why = unsafe_dir(value)
                 if why:
                     c.error(owner, "%s %s %s; give the project a directory of its own, e.g. %s" % (
-                        variable, _show(value), why, "/etc/vcluster" if variable == "vc_host_etc" else "/run/vcluster"))
+                        variable, _show(value), why, EXAMPLE_DIRS[variable]))
+        store, root = h.get("paths", {}).get("store"), h.get("paths", {}).get("vnodes")
+        if not unsafe_dir(store) and (h.get("dirs") or {}).get("vnode_root") is None and unsafe_dir(root):
+            c.error(owner, "vc_store_dir %s puts the vnodes in %s, which %s; give the store a directory of its own, "
+                           "e.g. /var/lib/vcluster/store (vnodes go beside it)" % (store, root, unsafe_dir(root)))
+        elif not unsafe_dir(store) and not unsafe_dir(root) and _nested(os.path.normpath(store),
+                                                                         os.path.normpath(root)):
+            c.error(owner, "vnode_root %s overlaps vc_store_dir %s; give each its own directory, e.g. "
+                           "/var/lib/vcluster/vnodes and /var/lib/vcluster/store" % (root, store))
     # Emulated hosts share the controller's file system: their directories must not be shared or nested.
     own = {}
     for host in sorted(hosts):
         h = hosts[host]
         if not h["emulated"] or not isinstance(h["store_dir"], str) or not h["store_dir"].startswith("/"):
             continue
-        paths = [("vc_store_dir", os.path.normpath(h["store_dir"]))] + [
+        paths = [("vc_store_dir", os.path.normpath(h["store_dir"])),
+                 ("vnode_root", os.path.normpath(h["paths"]["vnodes"]))] + [
             (v, os.path.normpath(d)) for v, d in sorted((h.get("dirs") or {}).items()) if isinstance(d, str)
-            and d.startswith("/")]
+            and d.startswith("/") and v != "vnode_root"]
+        clash = None  # one message per host: the first of its directories that another host's overlaps
+        given = dict({"vc_store_dir": h["store_dir"], "vnode_root": h["paths"]["vnodes"]}, **(h.get("dirs") or {}))
         for variable, path in paths:
-            if unsafe_dir(path) or "{{" in path:
+            if unsafe_dir(path) or unsafe_dir(given.get(variable)) or "{{" in path:  # given: as written, '..' too
                 continue  # reported above; or not rendered (ansible-inventory --list shows templates as they are)
-            for (other, ovar), opath in own.items():
-                if other != host and (path == opath or path.startswith(opath + "/") or opath.startswith(path + "/")):
-                    c.error("host " + host, "%s %s %s %s's %s %s; emulated hosts share one file system, so each "
-                            "needs its own directories (they would delete each other's vnodes and checkpoints)"
-                            % (variable, path, "is" if path == opath else "overlaps", other, ovar, opath))
-                    break
+            clash = clash or next(((variable, path, other, ovar, opath) for (other, ovar), opath in own.items()
+                                   if other != host and _nested(path, opath)), None)
             own[(host, variable)] = path
+        if clash:
+            variable, path, other, ovar, opath = clash
+            c.error("host " + host, "%s %s %s %s's %s %s; emulated hosts share one file system, so each "
+                    "needs its own directories (they would delete each other's vnodes and checkpoints)"
+                    % (variable, path, "is" if path == opath else "overlaps", other, ovar, opath))
 
     vnodes = model.get("vnodes")
     if not c.value("cluster", "vc_vnodes", vnodes, lambda v: isinstance(v, list), "a list",

@@ -72,15 +72,20 @@ def test_embedded_default_is_valid(inv):
     assert model["hosts"]["a-gw"] == {"site": "site_a", "sites": ["site_a"], "gateway": True, "emulated": True,
                                       "lan_ip": "10.240.1.1", "wan_ip": "198.18.0.1", "mgmt_ip": "10.240.0.11",
                                       "store_dir": "/var/lib/vcluster/testbed/hosts/a-gw/disk",
-                                      "overlay_ip": "10.241.0.254", "interfaces": {}, "dirs": {}}
+                                      "overlay_ip": "10.241.0.254", "interfaces": {}, "dirs": {},
+                                      "paths": {"store": "/var/lib/vcluster/testbed/hosts/a-gw/disk",
+                                                "vnodes": "/var/lib/vcluster/testbed/hosts/a-gw/vnodes"}}
     assert model["hosts"]["b-gw"]["overlay_ip"] == "10.241.0.253"
     assert model["vpn"] == "openvpn"
     assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
     assert [v["name"] for v in model["vnodes"]] == ["vn-a1", "vn-a2", "vn-b1", "vn-b2"]
     assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3, "checkpoint_cost_s": None,
                            "restart_cost_s": None, "host_mtbf_h": None, "periodic": None, "interval_s": None,
-                           "lease_s": None, "max_chain": None, "lock_dir": None, "controller_dir": None}
-    assert model["overlay"] == {"subnet": "10.241.0.0/24", "mtu": 1400}
+                           "lease_s": None, "max_chain": None, "lock_dir": None, "controller_dir": None,
+                           "paths": {"controller_dir": "/var/lib/vcluster/ft", "cluster_dir": "/var/lib/vcluster/ft/demo",
+                                     "catalog": "/var/lib/vcluster/ft/demo/catalog.json",
+                                     "lock": "/run/lock/vcluster-demo.ft"}}
+    assert model["overlay"] == {"subnet": "10.241.0.0/24", "prefix": 24, "mtu": 1400}
     assert (model["wan_subnet"], model["mgmt_subnet"]) == ("198.18.0.0/24", "10.240.0.0/24")
     assert model["stray_hosts"] == {} and model["mismatches"] == []
 
@@ -146,8 +151,8 @@ def test_everything_missing_is_reported_once(inv):
             if name.startswith("vc_") and name not in ("vc_lan_ip", "vc_wan_ip", "vc_site_subnet", "vc_store_dir"):
                 del host[name]
     assert check(inv) == [
-        "cluster: vc_cluster_name is not set; set it to lower-case letters, digits and '-', starting with a letter, "
-        "at most 31 characters, e.g. demo",
+        "cluster: vc_cluster_name is not set; set it to lower-case letters, digits and '-', starting with a letter "
+        "and not ending with '-', at most 31 characters, e.g. demo",
         "cluster: vc_ft_placement is not set; use spread (prefer hosts at other sites) or random",
         "cluster: vc_ft_replicas is not set; set the number of peer copies of each checkpoint, e.g. 1",
         "cluster: vc_ft_retention is not set; keep at least the last checkpoint, e.g. 3",
@@ -262,13 +267,14 @@ RULES = {
     # Names
     "cluster name": (cluster(vc_cluster_name="Demo"), [
         "cluster: vc_cluster_name 'Demo' is not a valid name; set it to lower-case letters, digits and '-', "
-        "starting with a letter, at most 31 characters, e.g. demo"]),
+        "starting with a letter and not ending with '-', at most 31 characters, e.g. demo"]),
     "emulated cluster name too long": (cluster(vc_cluster_name="demo-cluster"), [
         "cluster: vc_cluster_name 'demo-cluster' is too long for an emulated cluster (it names network links); "
         "use at most 11 characters"]),
     "emulated host name": (rename_a_h2("a-very-long-host"), [
-        "host a-very-long-host: the name of an emulated host must be lower-case letters, digits and '-', at most 12 "
-        "characters (it names network links); rename it"]),
+        "host a-very-long-host: the name of an emulated host must be lower-case letters, digits and '-', starting with "
+        "a letter and not ending with '-', at most 12 characters (it names network links and is its host name); "
+        "rename it"]),
     # Addresses
     "LAN address outside the site": (host("a-h1", vc_lan_ip="10.240.2.50"), [
         "host a-h1: vc_lan_ip 10.240.2.50 is not in site_a's vc_site_subnet 10.240.1.0/24; pick a free address in "
@@ -342,7 +348,7 @@ RULES = {
                                                         "vnode"]),
     "invalid vnode name": (vnode(1, name="VN_2"), [
         "vc_vnodes[1]: name 'VN_2' is not a valid name; set it to lower-case letters, digits and '-', starting with "
-        "a letter, at most 31 characters, e.g. demo"]),
+        "a letter and not ending with '-', at most 31 characters, e.g. demo"]),
     "duplicate vnode address": (vnode(1, ip="10.241.0.11"), [
         "vnode vn-a2: ip 10.241.0.11 is already used by vnode vn-a1 (ip); pick a free address in 10.241.0.0/24"]),
     "vnode outside the overlay": (vnode(1, ip="10.242.0.12"), [
@@ -500,3 +506,112 @@ def test_a_runtime_fact_is_not_an_unknown_variable(inv):
 def test_rule(inv, mutate, expected):
     mutate(inv)
     assert check(inv, sorted(g for g in inv[1] if g.startswith("site") and g != "sites")) == expected
+
+
+# Values YAML reads but the project cannot use: each class is refused with one line naming the value and the fix.
+NAME_FIX = "set it to lower-case letters, digits and '-', starting with a letter and not ending with '-', at most 31 " \
+           "characters, e.g. demo"
+VALUE_RULES = {
+    # .inf and .nan are floats: not numbers for any setting, and .nan (never equal to itself) is not a mismatch
+    "latency infinite": (link(latency_ms=float("inf")), [
+        "vc_wan_links[0]: latency_ms .inf is not a number >= 0; write the one-way latency in milliseconds, e.g. "
+        "latency_ms: 20"]),
+    "bandwidth not a number": (link(bandwidth_mbit=float("nan")), [
+        "vc_wan_links[0]: bandwidth_mbit .nan is not a number > 0; write the bandwidth in Mbit/s, e.g. "
+        "bandwidth_mbit: 1000"]),
+    "interval infinite": (cluster(vc_ft_interval_s=float("inf")), [
+        "cluster: vc_ft_interval_s .inf is not a number of seconds >= 10; set it to e.g. 600, or remove it to use "
+        "the planned (Daly) interval"]),
+    "checkpoint cost minus infinity": (cluster(vc_ft_checkpoint_cost_s=float("-inf")), [
+        "cluster: vc_ft_checkpoint_cost_s -.inf is not a number > 0; set it to a positive number, e.g. 2.5 "
+        "(seconds), or remove it"]),
+    "mtbf infinite": (cluster(vc_ft_host_mtbf_h=float("inf")), [
+        "cluster: vc_ft_host_mtbf_h .inf is not a number > 0; set it to a positive number, e.g. 8760 (hours), or "
+        "remove it"]),
+    "replicas not a number": (cluster(vc_ft_replicas=float("nan")), [
+        "cluster: vc_ft_replicas .nan is not an integer >= 0; set the number of peer copies of each checkpoint, "
+        "e.g. 1"]),
+    "replicas a fraction": (cluster(vc_ft_replicas=1.5), [
+        "cluster: vc_ft_replicas 1.5 is not an integer >= 0; set the number of peer copies of each checkpoint, "
+        "e.g. 1"]),
+    "retention a boolean": (cluster(vc_ft_retention=True), [
+        "cluster: vc_ft_retention True is not an integer >= 1; keep at least the last checkpoint, e.g. 3"]),
+    # networks need a prefix (a bare address would be a /32)
+    "overlay without prefix": (cluster(vc_overlay_subnet="10.241.0.0"), [
+        "cluster: vc_overlay_subnet '10.241.0.0' has no prefix length (it would be a single address); write it as "
+        "ADDRESS/PREFIX, e.g. 10.241.0.0/24"]),
+    "site subnet without prefix": (lambda inv: [inv[0][h].update(vc_site_subnet="10.240.2.1")
+                                               for h in inv[1]["site_b"]],
+                                   ["site site_b: vc_site_subnet '10.240.2.1' has no prefix length (it would be a "
+                                    "single address); write it as ADDRESS/PREFIX, e.g. 10.240.2.0/24"]),
+    "IPv6 subnet": (cluster(vc_wan_subnet="2001:db8::/64"), [
+        "cluster: vc_wan_subnet '2001:db8::/64' is not an IPv4 network; write it as ADDRESS/PREFIX with the host "
+        "bits zero, e.g. 198.18.0.0/24"]),
+    # names: no '-' at the end (a host name), no newline at the end (a YAML block scalar)
+    "vnode name ends with '-'": (vnode(1, name="vn-a-"), [
+        "vc_vnodes[1]: name 'vn-a-' is not a valid name; " + NAME_FIX]),
+    "vnode name ends with a newline": (vnode(1, name="vn-a2\n"), [
+        "vc_vnodes[1]: name 'vn-a2\\n' is not a valid name; " + NAME_FIX]),
+    "cluster name ends with a newline": (cluster(vc_cluster_name="demo\n"), [
+        "cluster: vc_cluster_name 'demo\\n' is not a valid name; " + NAME_FIX]),
+    "emulated host name ends with '-'": (rename_a_h2("a-h2-"), [
+        "host a-h2-: the name of an emulated host must be lower-case letters, digits and '-', starting with a letter "
+        "and not ending with '-', at most 12 characters (it names network links and is its host name); rename it"]),
+    "interface name '..'": (host("a-gw", vc_wan_interface=".."), [
+        "host a-gw: vc_wan_interface '..' is not an interface name (at most 15 letters, digits, '_', '.', '-'); "
+        "give the name of an interface of the host, or remove it for the default"]),
+    # paths: white space at an end or a control character; '..' reported once per host, not as an overlap too
+    "store with a trailing space": (host("b-h2", vc_store_dir="/var/lib/vcluster/testbed/hosts/b-h2/disk "), [
+        "host b-h2: vc_store_dir '/var/lib/vcluster/testbed/hosts/b-h2/disk ' has white space at its start or end, "
+        "or a control character; the project deletes what it stores there: give the host a directory of its own, "
+        "e.g. /var/lib/vcluster/store"]),
+    "run dir with a newline": (host("a-h1", vc_host_run="/srv/vcluster/run\n"), [
+        "host a-h1: vc_host_run '/srv/vcluster/run\\n' has white space at its start or end, or a control character; "
+        "give the project a directory of its own, e.g. /run/vcluster"]),
+    "lock dir with a leading space": (cluster(vc_ft_lock_dir=" /run/lock"), [
+        "cluster: vc_ft_lock_dir ' /run/lock' is not an absolute path; give the controller a directory of the "
+        "project's own, e.g. /run/lock"]),
+    "'..' in every emulated host's etc": (lambda inv: [hv.update(vc_host_etc="/srv/vc/%s/../etc" % name)
+                                                      for name, hv in inv[0].items()],
+                                          ["host %s: vc_host_etc '/srv/vc/%s/../etc' is not a plain absolute path (no "
+                                           "'.', '..' or '//'); give the project a directory of its own, e.g. "
+                                           "/etc/vcluster" % (h, h) for h in sorted(HOSTS)]),
+    # interfaces: an emulated host has the testbed's; a gateway's three are different
+    "emulated host with another interface": (host("a-gw", vc_lan_interface="eth1"), [
+        "host a-gw: vc_lan_interface 'eth1' is not an interface of an emulated host (the testbed makes lan0 for "
+        "it); remove vc_lan_interface"]),
+    "emulated host with the testbed's interface": (host("a-gw", vc_lan_interface="lan0", vc_overlay_uplink="ovl0"),
+                                                   []),
+    "real gateway with one interface for WAN and LAN": (
+        both(group("emulated", []), host("b-gw", vc_wan_interface="eth0", vc_lan_interface="eth0")), [
+            "host b-gw: vc_lan_interface 'eth0' is also its vc_wan_interface; a gateway's WAN, LAN and overlay uplink "
+            "are three different interfaces: give each its own"]),
+    "real gateway with the LAN as overlay uplink": (
+        both(group("emulated", []), host("a-gw", vc_overlay_uplink="lan0")), [
+            "host a-gw: vc_overlay_uplink 'lan0' is also its vc_lan_interface; a gateway's WAN, LAN and overlay uplink "
+            "are three different interfaces: give each its own"]),
+    "real compute host may use any uplink": (both(group("emulated", []), host("a-h1", vc_overlay_uplink="lan0")), []),
+}
+
+
+@pytest.mark.parametrize("mutate, expected", VALUE_RULES.values(), ids=VALUE_RULES.keys())
+def test_value_rule(inv, mutate, expected):
+    mutate(inv)
+    assert check(inv) == expected
+
+
+def test_a_value_that_cannot_be_rendered_is_one_line():
+    """plugins/action/validate.py: a cluster-wide value that fails on every host is one line naming the hosts, and
+    hides the messages that only follow from it (not set, differs per host)."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.vcluster.cluster.plugins.action import validate as action
+    failing = [(h, "vc_vnodes", "'ip_b2' is undefined") for h in ("a-h1", "a-gw")] + [
+        ("a-h1", "vc_store_dir", "'disk' is undefined")]
+    assert sorted(action.not_rendered(failing)) == [
+        "host a-h1: vc_store_dir cannot be rendered ('disk' is undefined); define the variables it uses",
+        "hosts a-gw, a-h1: vc_vnodes cannot be rendered ('ip_b2' is undefined); define the variables it uses"]
+    assert action.hides("cluster: vc_vnodes is not set; set it to a list", failing)
+    assert action.hides("host a-gw: vc_vnodes differs from a-h1's; set it once", failing)
+    assert action.hides("host a-h1: vc_store_dir is not set; set it", failing)
+    assert not action.hides("host b-h1: vc_store_dir /x is a-h1's vc_store_dir /x; emulated hosts", failing)
+    assert not action.hides("cluster: vc_vnodes_x is not set", failing)

@@ -1,0 +1,65 @@
+"""Every path the project derives from the inventory, in one place.
+
+The model (inventory.build_model), the filters of plugins/filter/paths.py
+(role defaults, playbooks), the FT filters and scripts/ft-service all call
+these functions; nothing else joins these paths.
+
+    vc_store_dir                      a host's checkpoint store (default below)
+    <dirname of the store>/vnodes     its vnodes' directories (vnode_root)
+    <vc_ft_controller_dir>/<cluster>  the controller's FT directory
+        catalog.json                  its copy of the catalog (and the placement)
+    <vc_ft_lock_dir>/vcluster-<cluster>.ft   the lock of the FT verbs
+"""
+
+import posixpath
+
+STORE_DIR = "/var/lib/vcluster/store"
+CONTROLLER_DIR = "/var/lib/vcluster/ft"
+LOCK_DIR = "/run/lock"
+CATALOG = "catalog.json"
+
+
+def _given(value, default):
+    return str(value) if value not in (None, "") else default
+
+
+def store_dir(value=None):
+    """A host's store: ``vc_store_dir``, or the default."""
+    return _given(value, STORE_DIR)
+
+
+def vnode_root(store=None):
+    """The directory of a host's vnodes, beside its store."""
+    return posixpath.join(posixpath.dirname(store_dir(store).rstrip("/")) or "/", "vnodes")
+
+
+def controller_dir(value=None):
+    """``vc_ft_controller_dir``, or the default."""
+    return _given(value, CONTROLLER_DIR)
+
+
+def cluster_dir(cluster, value=None):
+    """The controller's directory of one cluster's FT files."""
+    return posixpath.join(controller_dir(value), str(cluster))
+
+
+def catalog_path(cluster, value=None):
+    """The controller's copy of the catalog of ``cluster``."""
+    return posixpath.join(cluster_dir(cluster, value), CATALOG)
+
+
+def lock_path(cluster, lock_dir=None):
+    """The lock the FT verbs of ``cluster`` hold."""
+    return posixpath.join(_given(lock_dir, LOCK_DIR), "vcluster-%s.ft" % cluster)
+
+
+def cluster_paths(cluster, controller=None, lock_dir=None):
+    """The cluster-wide paths, for the model."""
+    return {"controller_dir": controller_dir(controller), "cluster_dir": cluster_dir(cluster, controller),
+            "catalog": catalog_path(cluster, controller), "lock": lock_path(cluster, lock_dir)}
+
+
+def host_paths(store=None, root=None):
+    """A host's paths, for the model: its store and its vnodes' directory
+    (``vnode_root`` when the inventory sets it)."""
+    return {"store": store_dir(store), "vnodes": _given(root, vnode_root(store))}
