@@ -1,0 +1,31 @@
+"""The repository builds and installs as the collection vcluster.cluster
+(galaxy.yml, meta/runtime.yml), not only through scripts/setup's symlink."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import tarfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+
+
+def test_collection_builds_installs_and_its_plugins_load(tmp_path):
+    out, dest = tmp_path / "out", tmp_path / "collections"
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(ROOT)],
+                   cwd=tmp_path, check=True, capture_output=True, text=True)
+    (archive,) = out.glob("vcluster-cluster-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "MANIFEST.json" in names and "meta/runtime.yml" in names and "plugins/modules/vnode.py" in names
+    assert not [n for n in names if n.startswith((".venv", ".collections", "tests/bad_inventories"))]
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(dest), str(archive)],
+                   cwd=tmp_path, check=True, capture_output=True, text=True)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(dest))
+    doc = subprocess.run([str(BIN / "ansible-doc"), "-t", "module", "vcluster.cluster.ckpt_restore"], cwd=tmp_path,
+                         env=env, check=True, capture_output=True, text=True).stdout
+    assert str(dest / "ansible_collections" / "vcluster" / "cluster" / "plugins" / "modules") in doc
+    filters = subprocess.run([str(BIN / "ansible-doc"), "-t", "filter", "-l", "vcluster.cluster"], cwd=tmp_path,
+                             env=env, check=True, capture_output=True, text=True)
+    assert "vcluster.cluster.vc_path_vnodes" in filters.stdout, filters.stdout + filters.stderr
