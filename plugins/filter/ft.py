@@ -9,7 +9,7 @@ import time
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt, paths
+from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt, ft_result, paths
 
 
 def _wrap(func):
@@ -199,9 +199,33 @@ def migrate_plan(state, vnodes, vnode, to, holder_hosts):
     return ckpt.migrate_plan(state["scans"], vnodes, vnode, to, holder_hosts)
 
 
+def result_path(cluster, controller_dir, verb):
+    """Where the controller keeps the last result of ``verb``."""
+    return ft_result.path(paths.cluster_dir(cluster, controller_dir), verb)
+
+
+def copy_problems(copies, hostvars, hosts, var):
+    """The copies a checkpoint could not make: ckpt_copy's errors, then the
+    copies a peer found damaged on arrival (its registered ``var``, a loop of
+    ckpt_host op=accept)."""
+    out = [c["error"] for c in copies or [] if c.get("error")]
+    for host in hosts:
+        for res in (hostvars.get(host, {}).get(var) or {}).get("results", []):
+            for vnode, problems in sorted((res.get("result") or {}).items()):
+                if problems:
+                    out.append("%s: copy of %s damaged on arrival (%s)" % (host, vnode, "; ".join(problems)))
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
+            "vc_ft_checkpoint_result": ft_result.checkpoint,
+            "vc_ft_restore_result": ft_result.restore,
+            "vc_ft_migrate_result": ft_result.migrate,
+            "vc_ft_result_line": ft_result.line,
+            "vc_ft_result_path": result_path,
+            "vc_ft_copy_problems": copy_problems,
             "vc_ft_scans": scans,
             "vc_ft_failures": failures,
             "vc_ft_checkpoint_plan": _wrap(checkpoint_plan),

@@ -24,13 +24,13 @@ import re
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
+from ansible_collections.vcluster.cluster.plugins.module_utils import ft_result as R
 from ansible_collections.vcluster.cluster.plugins.module_utils import paths as P
 from ansible_collections.vcluster.cluster.plugins.module_utils import planning
 
 HISTORY = 20  # checkpoints the state remembers
 ANSWERS = 1000  # honoured requests remembered (a restore may bring one back)
 RETRY_S = 30.0  # after a failed checkpoint (lock held, host down), try again after this long at most
-COMMITTED_RE = re.compile(r"checkpoint (\d+) committed")
 
 
 def paths(controller_dir, cluster):
@@ -94,37 +94,32 @@ def should_checkpoint(state, now, new_requests):
     return bool(new_requests) and not state.get("retrying")
 
 
-def committed_id(output):
-    """The id checkpoint.yml committed (its summary or its failure message
-    about missing copies both say so), or None."""
-    found = COMMITTED_RE.findall(output or "")
-    return int(found[-1]) if found else None
+def committed_id(cluster_dir, since):
+    """The id of the checkpoint that a checkpoint.yml run begun at ``since``
+    committed (its result, results/checkpoint.json), or None. A checkpoint
+    whose copies could not all be made is committed too."""
+    result = R.read(cluster_dir, "checkpoint", since=since)
+    return int(result["id"]) if result and result.get("committed") else None
 
 
-def failure_reason(output, limit=300):
-    """Why a playbook failed: the message of its last failed task (the
-    default callback's ``"msg": "..."`` or YAML ``msg: ...``, also a block
-    ``msg: |-`` followed by indented lines), else its last error line."""
-    lines = [ln.rstrip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", output or "").splitlines() if ln.strip()]
-    for i in range(len(lines) - 1, -1, -1):
-        m = re.search(r'"msg":\s*"(.*?)"', lines[i])
-        if m:
-            return m.group(1)[:limit]
-        m = re.match(r"(\s*)msg: ?(.*)$", lines[i])
-        if m:
-            indent, text = len(m.group(1)), m.group(2).strip()
-            if text in ("|", "|-", ">", ">-", ""):
-                block = []
-                for ln in lines[i + 1:]:
-                    if len(ln) - len(ln.lstrip()) <= indent:
-                        break
-                    block.append(ln.strip())
-                text = " ".join(block)
-            return text.strip("'\"")[:limit]
-    for ln in reversed(lines):
-        if ln.startswith("fatal:") or "FAILED" in ln or "ERROR" in ln:
-            return ln.strip()[:limit]
-    return (lines[-1].strip() if lines else "no output")[:limit]
+def failure_reason(events, output="", limit=300, one_line=True):
+    """Why a playbook failed, from its events (ansible-runner's): the message
+    of its last failed or unreachable task whose failure was not ignored;
+    else (an error before any task ran, such as a bad inventory) its output
+    from the first error line on. ``one_line``: white space collapsed."""
+    text = None
+    for event in reversed(list(events or [])):
+        data = event.get("event_data") or {}
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            res = data.get("res") or {}
+            text = str((res.get("msg") if isinstance(res, dict) else None)
+                       or "task %s failed on %s" % (data.get("task"), data.get("host")))
+            break
+    if text is None:
+        lines = [ln.rstrip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", output or "").splitlines() if ln.strip()]
+        first = next((i for i, ln in enumerate(lines) if "ERROR" in ln or ln.startswith("fatal:")), None)
+        text = "\n".join(lines[first:] if first is not None else lines[-1:]) or "no output"
+    return (" ".join(text.split()) if one_line else text)[:limit]
 
 
 def record(state, now, reason, ckpt, seconds, rc, message, requests=()):

@@ -23,6 +23,7 @@ BIN = pathlib.Path(sys.executable).parent
 PLAYBOOK = str(BIN / "ansible-playbook")
 STATE_DIR = "/var/lib/vcluster/testbed"
 CATALOG = "/var/lib/vcluster/ft/demo/catalog.json"
+RESULTS = "/var/lib/vcluster/ft/demo/results"
 LOCK = "/run/lock/vcluster-demo.ft"
 VNODES = {"vn-a1": "a-h1", "vn-a2": "a-h2", "vn-b1": "b-h1", "vn-b2": "b-h2"}
 VNODE_ENV = ["env", "HOME=/root", "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
@@ -141,10 +142,23 @@ def start_job(params=None):
     return int(re.search(r"Job (\d+) \(heat", out).group(1))
 
 
+def result(verb, since):
+    """The result (data) the verb left on the controller, if it finished after ``since``."""
+    try:
+        with open(os.path.join(RESULTS, verb + ".json")) as f:
+            found = json.load(f)
+    except FileNotFoundError:
+        return None
+    return found if found["finished"] >= since else None
+
+
 def checkpoint(*extra):
+    since = time.time()
     rc, out = playbook("checkpoint.yml", *extra)
     assert rc == 0, out[-8000:]
-    return int(re.search(r"checkpoint (\d+) committed: pause", out).group(1)), out
+    done = result("checkpoint", since)
+    assert done and done["committed"] and "checkpoint %d committed: pause" % done["id"] in out, out[-8000:]
+    return done["id"], out
 
 
 def result_of(job, timeout=600):
@@ -242,8 +256,12 @@ def test_vnode_migrates_to_the_other_site_while_the_job_runs(reference):
     ]:
         rc, out = playbook("migrate.yml", *args)
         assert rc != 0 and message in out, out[-5000:]
+    since = time.time()
     rc, out = playbook("migrate.yml", "-e", "vnode=vn-a2", "-e", "to=b-h1")
     assert rc == 0 and "vn-a2 moved from a-h2 to b-h1 with its IP 10.241.0.12" in out, out[-8000:]
+    moved = result("migrate", since)
+    assert moved and (moved["src"], moved["dst"], moved["home"]) == ("a-h2", "b-h1", "a-h2"), moved
+    assert 0 < moved["downtime_s"] <= moved["total_s"] and moved["size"] > 0, moved
     assert placement()["vn-a2"] == "b-h1"
     assert vnode_states()["vn-a2"] == ("b-h1", "RUNNING")
     addr = in_vnode("vn-a2", "ip", "-o", "addr", "show", "eth0").stdout
@@ -284,16 +302,17 @@ def test_host_killed_during_replication_loses_no_committed_checkpoint(reference)
         vnodes = json.load(f)["checkpoints"][str(good)]["vnodes"]
     peers = sorted({h for v in vnodes.values() for h in v["copies"] if h != v["origin"]})
     assert peers, vnodes
+    since = time.time()
     proc, log = background("checkpoint.yml")
     fault("b-h2" if "b-h2" in peers else peers[0], when="replicate")
     rc, out = finish(proc, log)
-    committed = re.search(r"checkpoint (\d+) committed", out)
+    committed = result("checkpoint", since)
     rc, out = playbook("restore.yml")
     if rc != 0:
         # The newest checkpoint was committed but not every copy was made: refused by name, nothing changed,
         # and the previous one restores.
-        assert committed and "checkpoint %s cannot be restored: no verified copy on a live host for" \
-            % committed.group(1) in out, out[-5000:]
+        assert committed and "checkpoint %d cannot be restored: no verified copy on a live host for" \
+            % committed["id"] in out, out[-5000:]
         rc, out = playbook("restore.yml", "-e", "ckpt=%d" % good)
     assert rc == 0, out[-8000:]
     assert result_of(job) == reference
@@ -385,8 +404,12 @@ def test_controller_killed_at_every_step_a_partition_then_redeploys_the_job_resu
     print("every vnode running and thawed after the controller's death at:", took)
     last, _ = checkpoint()
     assert partial_checkpoints() == []
+    since = time.time()
     rc, out = playbook("restore.yml")
     assert rc == 0 and "restored checkpoint %d" % last in out, out[-5000:]
+    restored = result("restore", since)
+    assert restored and restored["id"] == last and sorted(restored["placement"]) == sorted(VNODES), restored
+    assert sorted(restored["loads"]) == sorted(VNODES) and 0 < restored["phase_s"], restored
 
     # A partition: b-h1's links are cut while it dumps, and come back 12 s later.
     proc, log = background("checkpoint.yml")

@@ -17,6 +17,7 @@ from fractions import Fraction
 import pytest
 
 from ansible_collections.vcluster.cluster.plugins.filter import jobs as job_filter
+from ansible_collections.vcluster.cluster.plugins.module_utils import ft_result as R
 from ansible_collections.vcluster.cluster.plugins.module_utils import inventory
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -151,37 +152,29 @@ def report(*tasks):
 
 
 def test_parse_checkpoint_report():
-    dumps = {"a-h1": [{"vnode": "vn-a1", "size": 80_000_000, "images_size": 74_000_000, "total_s": 0.4,
-                       "fs_changed": 3}],
-             "b-h1": [{"vnode": "vn-b1", "size": 75_000_000, "images_size": 70_000_000, "total_s": 0.3,
-                       "fs_changed": 1}]}
-    rep = report(
-        ("ft : Pause the cluster - freeze every vnode (barrier), dump each", {"a-h1": {"report": {
-            "ckpt": 7, "pause": 0.91, "steps": {"freeze": 0.01, "dump": 0.8}, "dumps": dumps}}}),
-        ("ft : Copy each vnode's checkpoint to its peers over SSH", {"a-h1": {"copies": [
-            {"vnode": "vn-a1", "src": "a-h1", "dst": "b-h2", "ids": [7], "seconds": 3.1},
-            {"vnode": "vn-b1", "src": "b-h1", "dst": "a-h2", "ids": [6, 7], "seconds": 4.2}]}}),
-        ("ft : Summary", {"a-h1": {"msg": "checkpoint 7 committed: pause 0.91 s (freeze to thaw; dumps 0.80 s), "
-                                          "2 vnodes, 155.0 MB, replicas vn-a1->b-h2 vn-b1->a-h2 in 6.94 s"}}))
-    c = bench.parse_checkpoint(rep)
+    result = R.checkpoint(7, {"pause": 0.91, "steps": {"freeze": 0.01, "dump": 0.8}, "dumps": {
+        "a-h1": [{"vnode": "vn-a1", "size": 80_000_000, "images_size": 74_000_000, "total_s": 0.4, "fs_changed": 3}],
+        "b-h1": [{"vnode": "vn-b1", "size": 75_000_000, "images_size": 70_000_000, "total_s": 0.3, "fs_changed": 1}]}},
+        {"vnodes": {"vn-a1": {}, "vn-b1": {}}, "size": 155_000_000},
+        [{"vnode": "vn-a1", "src": "a-h1", "dst": "b-h2", "ids": [7], "seconds": 3.1},
+         {"vnode": "vn-b1", "src": "b-h1", "dst": "a-h2", "ids": [6, 7], "seconds": 4.2}], 10.0, 16.94, 17.0)
+    c = bench.parse_checkpoint(dict(report(), global_custom_stats={"vc_ft_result": result}))
     assert c == {"id": 7, "pause_s": 0.91, "steps": {"freeze": 0.01, "dump": 0.8}, "size_mb": 155.0,
                  "vnode_mb": {"vn-a1": 80.0, "vn-b1": 75.0}, "images_mb": {"vn-a1": 74.0, "vn-b1": 70.0},
                  "dump_s": {"vn-a1": 0.4, "vn-b1": 0.3}, "fs_changed": {"vn-a1": 3, "vn-b1": 1},
                  "copies": 2, "copy_s": [3.1, 4.2], "replication_s": 6.94}
+    with pytest.raises(bench.BenchError):
+        bench.parse_checkpoint(report())  # no result: the verb failed before it made one
 
 
 def test_parse_restore_report():
-    rep = report(
-        ("ft : Restore file systems and memory images, processes left frozen (all hosts at once)", {
-            "a-h1": {"result": [{"vnode": "vn-a1", "total_s": 0.43}]},
-            "a-h2": {"skipped": True},
-            "b-h1": {"result": [{"vnode": "vn-b1", "total_s": 0.38}]}}),
-        ("ft : Summary", {"a-h1": {"msg": "restored checkpoint 6 in 3.26 s (2 hosts, 2 vnodes, moved: none); "
-                                          "the cluster runs."}}))
-    assert bench.parse_restore(rep) == {"ckpt": 6, "phase_s": 3.26, "vnode_s": {"vn-a1": 0.43, "vn-b1": 0.38},
-                                        "moved": "none", "target_s": 5.86}
+    plan = {"vn-a1": {"host": "a-h1", "moved": False}, "vn-b1": {"host": "b-h1", "moved": False}}
+    result = R.restore(6, plan, ["a-h1", "b-h1"], [], 10.0, 13.26, {"load": {
+        "a-h1": [{"vnode": "vn-a1", "total_s": 0.43}], "b-h1": [{"vnode": "vn-b1", "total_s": 0.38}]}})
+    assert bench.parse_restore(dict(report(), global_custom_stats={"vc_ft_result": result})) == {
+        "ckpt": 6, "phase_s": 3.26, "vnode_s": {"vn-a1": 0.43, "vn-b1": 0.38}, "moved": "none", "target_s": 5.86}
     with pytest.raises(bench.BenchError):
-        bench.parse_restore(report(("ft : Summary", {"a-h1": {"msg": "something else"}})))
+        bench.parse_restore(dict(report(), global_custom_stats={"vc_ft_result": dict(result, verb="checkpoint")}))
 
 
 def test_parse_job_reports():

@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_agent as A
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
+from ansible_collections.vcluster.cluster.plugins.module_utils import ft_result as R
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_service as S
 from ansible_collections.vcluster.cluster.plugins.module_utils import planning
 
@@ -169,15 +170,27 @@ def test_history_and_answers_are_bounded():
     assert record["answers"]["t%d" % (S.ANSWERS + 2)] == S.ANSWERS + 2
 
 
-def test_committed_id_and_failure_reason():
-    out = "TASK [Summary]\nok: [a-h1] => \n  msg: checkpoint 12 committed: pause 0.80 s (freeze to thaw; ...)\n"
-    assert S.committed_id(out) == 12
-    assert S.committed_id('fatal: [a-h1]: FAILED! => {"msg": "checkpoint 13 is committed but copies are '
-                          'missing: x"}') is None  # "is committed" is not the summary: ...
-    assert S.committed_id("nothing") is None
-    assert S.failure_reason('fatal: [localhost]: FAILED! => {"changed": false, "msg": "the lock is held"}') \
-        == "the lock is held"
-    assert S.failure_reason("") == "no output"
+def test_committed_id_is_read_from_the_runs_result(tmp_path):
+    assert S.committed_id(str(tmp_path), 100.0) is None
+    R.write(str(tmp_path), {"verb": "checkpoint", "id": 12, "committed": True, "finished": 150.0})
+    assert S.committed_id(str(tmp_path), 100.0) == 12
+    assert S.committed_id(str(tmp_path), 200.0) is None  # the result of an earlier run
+
+
+def test_failure_reason_from_the_events():
+    failed = {"event": "runner_on_failed", "event_data": {"task": "Lock", "host": "localhost",
+                                                          "res": {"msg": "the lock\n  is held"}}}
+    ignored = {"event": "runner_on_failed", "event_data": {"ignore_errors": True, "res": {"msg": "ignored"}}}
+    ok = {"event": "runner_on_ok", "event_data": {"res": {"msg": "fine"}}}
+    assert S.failure_reason([ok, failed, ignored, ok]) == "the lock is held"
+    assert S.failure_reason([{"event": "runner_on_unreachable", "event_data": {"task": "Scan", "host": "a-h1",
+                                                                               "res": {}}}]) \
+        == "task Scan failed on a-h1"
+    out = "PLAY [Validate]\n[ERROR]: Inventory is invalid (1 problem):\n - host a-h1: vc_lan_ip is not set\n"
+    assert S.failure_reason([], out) == "[ERROR]: Inventory is invalid (1 problem): - host a-h1: vc_lan_ip is not set"
+    assert S.failure_reason([], out, one_line=False).splitlines() == [
+        "[ERROR]: Inventory is invalid (1 problem):", " - host a-h1: vc_lan_ip is not set"]
+    assert S.failure_reason([], "") == "no output"
 
 
 def test_status_text_says_what_runs_and_what_happened():
@@ -215,15 +228,6 @@ def test_a_request_does_not_hurry_the_retry_of_a_failed_attempt():
     assert S.should_checkpoint(state, 10.0 + S.RETRY_S, reqs)
     S.record(state, 50.0, "requested by vn-a1", 3, 5.0, 0, "", reqs)
     assert S.should_checkpoint(state, 60.0, reqs)           # a success ends the retrying
-
-
-def test_failure_reason_reads_the_yaml_callback_and_strips_colours():
-    out = ("TASK [Pause]\n\x1b[0;31mfatal: [a-h1 -> localhost]: FAILED! => \x1b[0m\n"
-           "\x1b[0;31m    changed: false\x1b[0m\n\x1b[0;31m    msg: |-\x1b[0m\n"
-           "\x1b[0;31m        checkpoint 2 aborted and deleted: a-h2: CRIU dump failed\x1b[0m\n"
-           "\x1b[0;31m        second line\x1b[0m\n\x1b[0;31m    report:\x1b[0m\n        ckpt: 2\n")
-    assert S.failure_reason(out) == "checkpoint 2 aborted and deleted: a-h2: CRIU dump failed second line"
-    assert S.failure_reason("    msg: 'vc_ft_replicas 4 is not smaller'\n") == "vc_ft_replicas 4 is not smaller"
 
 
 @pytest.mark.parametrize("args, message", [
