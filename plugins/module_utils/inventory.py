@@ -51,7 +51,8 @@ SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib
 # Facts the project's own plays set (never in an inventory).
 RUNTIME_FACTS = ("vc_model", "vc_placement")
 # An example for the message about each directory variable.
-EXAMPLE_DIRS = {"vc_host_etc": "/etc/vcluster", "vc_host_run": "/run/vcluster", "vnode_root": "/var/lib/vcluster/vnodes"}
+EXAMPLE_DIRS = {"vc_host_etc": "/etc/vcluster", "vc_host_run": "/run/vcluster",
+                "vnode_root": "/var/lib/vcluster/vnodes"}
 IFNAME_RE = re.compile(r"^(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}\Z")  # not '.' nor '..'
 # The interfaces the testbed makes in an emulated host, by the variable that names them.
 EMULATED_INTERFACES = {"vc_overlay_uplink": "ovl0", "vc_wan_interface": "wan0", "vc_lan_interface": "lan0"}
@@ -421,13 +422,13 @@ def validate(model):
         h = hosts[host]
         if not h["emulated"] or not isinstance(h["store_dir"], str) or not h["store_dir"].startswith("/"):
             continue
-        paths = [("vc_store_dir", os.path.normpath(h["store_dir"])),
+        dirs = [("vc_store_dir", os.path.normpath(h["store_dir"])),
                  ("vnode_root", os.path.normpath(h["paths"]["vnodes"]))] + [
             (v, os.path.normpath(d)) for v, d in sorted((h.get("dirs") or {}).items()) if isinstance(d, str)
             and d.startswith("/") and v != "vnode_root"]
         clash = None  # one message per host: the first of its directories that another host's overlaps
         given = dict({"vc_store_dir": h["store_dir"], "vnode_root": h["paths"]["vnodes"]}, **(h.get("dirs") or {}))
-        for variable, path in paths:
+        for variable, path in dirs:
             if unsafe_dir(path) or unsafe_dir(given.get(variable)) or "{{" in path:  # given: as written, '..' too
                 continue  # reported above; or not rendered (ansible-inventory --list shows templates as they are)
             clash = clash or next(((variable, path, other, ovar, opath) for (other, ovar), opath in own.items()
@@ -545,7 +546,8 @@ def validate(model):
         if value is not None and unsafe_dir(value) and not (key == "lock_dir" and value in ("/run/lock",
                                                                                           "/var/lock")):
             c.error("cluster", "%s %s %s; give the controller a directory of the project's own, e.g. %s" % (
-                variable, _show(value), unsafe_dir(value), "/run/lock" if key == "lock_dir" else "/var/lib/vcluster/ft"))
+                variable, _show(value), unsafe_dir(value),
+                paths.LOCK_DIR if key == "lock_dir" else paths.CONTROLLER_DIR))
     base = model.get("vpn_port_base")
     if base is not None:
         pairs_needed = max(1, len(sites) * (len(sites) - 1) // 2)

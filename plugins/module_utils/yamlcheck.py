@@ -25,7 +25,8 @@ def _mapping(loader, node, deep=False):
         try:
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, "the key %r is given twice (first on line %d); Ansible keeps only the last one: remove one"
+                    None, None,
+                    "the key %r is given twice (first on line %d); Ansible keeps only the last one: remove one"
                     % (key, seen[key] + 1), key_node.start_mark)
             seen[key] = key_node.start_mark.line
         except TypeError:  # an unhashable key: the constructor below reports it

@@ -82,7 +82,8 @@ def test_embedded_default_is_valid(inv):
     assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3, "checkpoint_cost_s": None,
                            "restart_cost_s": None, "host_mtbf_h": None, "periodic": None, "interval_s": None,
                            "lease_s": None, "max_chain": None, "lock_dir": None, "controller_dir": None,
-                           "paths": {"controller_dir": "/var/lib/vcluster/ft", "cluster_dir": "/var/lib/vcluster/ft/demo",
+                           "paths": {"controller_dir": "/var/lib/vcluster/ft",
+                                     "cluster_dir": "/var/lib/vcluster/ft/demo",
                                      "catalog": "/var/lib/vcluster/ft/demo/catalog.json",
                                      "lock": "/run/lock/vcluster-demo.ft"}}
     assert model["overlay"] == {"subnet": "10.241.0.0/24", "prefix": 24, "mtu": 1400}
