@@ -20,8 +20,9 @@ def test_collection_builds_installs_and_its_plugins_load(tmp_path):
         names = tar.getnames()
     assert "MANIFEST.json" in names and "meta/runtime.yml" in names and "plugins/modules/vnode.py" in names
     assert not [n for n in names if n.startswith((".venv", ".collections", "tests/bad_inventories"))]
-    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(dest), str(archive)],
-                   cwd=tmp_path, check=True, capture_output=True, text=True)
+    # --force: Molecule installs the collection into ~/.ansible/collections (galaxy.yml), which counts as installed
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "--force", "-p", str(dest),
+                    str(archive)], cwd=tmp_path, check=True, capture_output=True, text=True)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(dest))
     doc = subprocess.run([str(BIN / "ansible-doc"), "-t", "module", "vcluster.cluster.ckpt_restore"], cwd=tmp_path,
                          env=env, check=True, capture_output=True, text=True).stdout
