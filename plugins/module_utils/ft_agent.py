@@ -202,7 +202,7 @@ class RestoreWork:
     def __init__(self, run, config, channel):
         self.run, self.config, self.channel = run, config, channel
         self.names = [v["name"] for v in config["vnodes"]]
-        self.loaded, self.failed = [], None
+        self.loaded, self.results, self.failed = [], [], None
 
     def do(self, op, req):
         c = self.config
@@ -211,11 +211,12 @@ class RestoreWork:
                 H.stop_all(self.run, c["root"], self.names)
                 for v in c["vnodes"]:
                     self.loaded.append(v["name"])
-                    H.restore_one(self.run, c["store"], c["cluster"], int(c["ckpt"]), c["root"], v, c["net"])
+                    self.results.append(H.restore_one(self.run, c["store"], c["cluster"], int(c["ckpt"]), c["root"],
+                                                      v, c["net"]))
             except Exception as exc:  # pylint: disable=broad-except  # kept for undo(), then reported
                 self.failed = "%s: %s" % (type(exc).__name__, exc)
                 raise
-            return self.loaded
+            return self.results  # per vnode: {vnode, chain, fs_s, total_s, state}
         if op == "resume":
             return H.thaw(self.run, c["root"], self.loaded)
         if op == "stop":

@@ -61,7 +61,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 report:
-  description: C({ckpt, loaded, resumed, steps, load, resume, failures}); C(load) and C(resume) are per host.
+  description: >-
+    C({ckpt, loaded, resumed, steps, load, resume, failures}); C(load) and C(resume) are per host, C(load) a list of
+    C({vnode, chain, fs_s, total_s, state}) per vnode loaded.
   type: dict
   returned: always
 """
