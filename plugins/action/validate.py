@@ -124,12 +124,17 @@ class ActionModule(ActionBase):
         if emulated and not errors:
             errors += self.other_clusters(model, plain(hostvars[emulated[0]].get("testbed_state_dir"))
                                           or "/var/lib/vcluster/testbed")
+        try:
+            names = list(load_extra_vars(self._loader)) if context.CLIARGS.get("extra_vars") else []
+        except AnsibleError:
+            names = []
+        inventory_only = sorted(h for h in values if "vc_recreate" in values[h]) if "vc_recreate" not in names else []
+        if inventory_only:  # it would recreate the vnodes, losing their processes, at every deploy
+            errors.append("host%s %s: vc_recreate is set in the inventory; it is an extra-var of deploy.yml only "
+                          "(-e vc_recreate=NAME): remove it from the inventory" % (
+                              "s" if len(inventory_only) > 1 else "", ", ".join(inventory_only)))
         verb = self._task.args.get("verb")
         if verb and not errors:
-            try:
-                names = list(load_extra_vars(self._loader)) if context.CLIARGS.get("extra_vars") else []
-            except AnsibleError:
-                names = []
             errors += verbs.check(verb, {n: plain(task_vars.get(n)) for n in names},
                                   [v.get("name") for v in model["vnodes"] or [] if isinstance(v, Mapping)],
                                   [h for h, info in model["hosts"].items() if not info["gateway"]])
