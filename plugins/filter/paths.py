@@ -9,7 +9,5 @@ class FilterModule:
         return {
             "vc_path_store": paths.store_dir,
             "vc_path_vnodes": paths.vnode_root,
-            "vc_path_controller": paths.controller_dir,
             "vc_path_catalog": paths.catalog_path,
-            "vc_path_lock": paths.lock_path,
         }
