@@ -74,6 +74,7 @@ def build_spec(model, state_dir):
         hosts.append({
             "name": name,
             "mgmt_ip": host["mgmt_ip"],
+            "lan_ip": host["lan_ip"],
             "dir": hostdir,
             "hostkey": os.path.join(hostdir, "ssh", "ssh_host_ed25519_key"),
             "netns": netns_name(name),
@@ -133,10 +134,14 @@ def sshd_config(host, state_dir):
         "# Written by vcluster.cluster.testbed: sshd of the emulated host %s" % host["name"],
         "# (network namespace %s, UTS namespace %s)." % (host["netns"], host["uts"]),
         "ListenAddress %s" % host["mgmt_ip"],
+        # the site LAN too: peers push checkpoint copies there (replication keys, rrsync-restricted)
+        "ListenAddress %s" % host["lan_ip"],
         "Port 22",
         "HostKey %s" % host["hostkey"],
         "PidFile %s" % os.path.join(ssh, "sshd.pid"),
-        "AuthorizedKeysFile %s" % os.path.join(state_dir, "controller", "authorized_keys"),
+        # the controller's key (every emulated host), then the host's own file (its peers' replication keys)
+        "AuthorizedKeysFile %s %s" % (os.path.join(state_dir, "controller", "authorized_keys"),
+                                      os.path.join(ssh, "authorized_keys")),
         "PermitRootLogin prohibit-password",
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
