@@ -41,7 +41,8 @@ KNOWN_VARIABLES = (
     "vc_overlay_subnet", "vc_overlay_mtu", "vc_gateway_vpn", "vc_vpn_port_base", "vc_wan_subnet", "vc_mgmt_subnet",
     "vc_wan_links", "vc_vnodes", "vc_mpi_packages", "vc_ft_replicas", "vc_ft_placement", "vc_ft_retention",
     "vc_ft_max_chain", "vc_ft_lock_dir", "vc_ft_checkpoint_cost_s", "vc_ft_restart_cost_s", "vc_ft_host_mtbf_h",
-    "vc_ft_periodic", "vc_ft_interval_s", "vc_ft_controller_dir", "vc_ft_lease_s", "vc_recreate")
+    "vc_ft_periodic", "vc_ft_interval_s", "vc_ft_controller_dir", "vc_ft_lease_s", "vc_recreate",
+    "vc_ft_replication_mbit", "vc_ssh_host_key", "vc_ssh_authorized_keys")
 # Directories a store, a vnode directory or a controller directory must never
 # be, nor be a parent of: the project deletes what it made under them.
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
@@ -53,6 +54,9 @@ RUNTIME_FACTS = ("vc_model", "vc_placement")
 # An example for the message about each directory variable.
 EXAMPLE_DIRS = {"vc_host_etc": "/etc/vcluster", "vc_host_run": "/run/vcluster",
                 "vnode_root": "/var/lib/vcluster/vnodes"}
+# The defaults of the SSH files replication uses (paths.py), as examples.
+SSH_FILE_EXAMPLES = {"vc_ssh_host_key": paths.SSH_HOST_KEY, "vc_ssh_authorized_keys": paths.SSH_AUTHORIZED_KEYS}
+PLAIN_FILE_RE = re.compile(r"^/[A-Za-z0-9_.+/-]*[A-Za-z0-9_.+-]\Z")
 IFNAME_RE = re.compile(r"^(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}\Z")  # not '.' nor '..'
 # The interfaces the testbed makes in an emulated host, by the variable that names them.
 EMULATED_INTERFACES = {"vc_overlay_uplink": "ovl0", "vc_wan_interface": "wan0", "vc_lan_interface": "lan0"}
@@ -151,7 +155,11 @@ def build_model(hostvars, groups, site_names=None):
                  "interfaces": {v: var(h, v) for v in ("vc_overlay_uplink", "vc_wan_interface", "vc_lan_interface")
                                 if var(h, v) is not None},
                  "dirs": {v: var(h, v) for v in ("vc_host_etc", "vc_host_run", "vnode_root") if var(h, v) is not None},
-                 "paths": paths.host_paths(var(h, "vc_store_dir"), var(h, "vnode_root"))}
+                 "replication_mbit": var(h, "vc_ft_replication_mbit"),
+                 "ssh_files": {v: var(h, v) for v in ("vc_ssh_host_key", "vc_ssh_authorized_keys")
+                               if var(h, v) is not None},
+                 "paths": paths.host_paths(var(h, "vc_store_dir"), var(h, "vnode_root"), var(h, "vc_host_etc"),
+                                           var(h, "vc_ssh_host_key"), var(h, "vc_ssh_authorized_keys"))}
              for h in physical}
     stray = {}
     for host in sorted(h for h in set(hostvars) | gateways | emulated if isinstance(h, str)):
@@ -408,6 +416,25 @@ def validate(model):
                 if why:
                     c.error(owner, "%s %s %s; give the project a directory of its own, e.g. %s" % (
                         variable, _show(value), why, EXAMPLE_DIRS[variable]))
+        for variable, value in sorted((h.get("ssh_files") or {}).items()):
+            if isinstance(value, str) and "{{" in value:
+                continue  # not rendered (ansible-inventory --list shows templates as they are)
+            if c.value(owner, variable, value, lambda v: isinstance(v, str) and PLAIN_FILE_RE.match(v)
+                       and os.path.normpath(v) == v, "an absolute file path (no '..', no spaces)",
+                       "e.g. %s, or remove it for the default" % SSH_FILE_EXAMPLES[variable]) \
+                    and h["emulated"] and value == SSH_FILE_EXAMPLES[variable]:
+                c.error(owner, "%s %s is this machine's own file, which emulated hosts share; give the testbed's "
+                               "file of the host (inventories/local/group_vars/emulated/testbed.yml)"
+                        % (variable, value))
+        if h["emulated"] and not h["gateway"]:
+            for variable in sorted(set(SSH_FILE_EXAMPLES) - set(h.get("ssh_files") or {})):
+                c.error(owner, "%s is not set; emulated hosts share this machine's %s: set it to the testbed's file "
+                               "of the host (inventories/local/group_vars/emulated/testbed.yml)"
+                        % (variable, SSH_FILE_EXAMPLES[variable]))
+        mbit = h.get("replication_mbit")
+        if mbit is not None:
+            c.value(owner, "vc_ft_replication_mbit", mbit, lambda v: _is_number(v) and 0.1 <= v <= 100000,
+                    "a number of Mbit/s from 0.1 to 100000", "set it to e.g. 200, or remove it for no cap")
         store, root = h.get("paths", {}).get("store"), h.get("paths", {}).get("vnodes")
         if not unsafe_dir(store) and (h.get("dirs") or {}).get("vnode_root") is None and unsafe_dir(root):
             c.error(owner, "vc_store_dir %s puts the vnodes in %s, which %s; give the store a directory of its own, "

@@ -74,25 +74,46 @@ def hostkey_of(known_hosts_text, address):
     return None
 
 
+def _ckpt(ckpt):
+    text = str(ckpt)
+    if not (text.isdigit() or text == "migrate"):
+        raise ReplicationError("%r is not a checkpoint id" % (ckpt,))
+    return text
+
+
 def incoming(ckpt, vnode):
-    """Where a pushed copy lands, relative to the peer's rrsync root."""
-    return "%d/.incoming-%s/" % (int(ckpt), vnode)
+    """Where a pushed copy of ``vnode`` lands, relative to the peer's rrsync
+    root: the incoming directory the peer verifies and accepts (ft_host.accept)."""
+    return "%s/.incoming-%s/%s/" % (_ckpt(ckpt), vnode, vnode)
+
+
+def stored(ckpt, vnode):
+    """A vnode's accepted copy, relative to the rrsync root."""
+    return "%s/%s" % (_ckpt(ckpt), vnode)
 
 
 def push_argv(source_dir, peer, key, known_hosts_file, ckpt, vnode, basis=None, mbit=None, user="root"):
     """The command a host runs to push its copy ``source_dir`` of ``vnode``
     in checkpoint ``ckpt`` to ``peer`` (its LAN address): rsync over SSH with
     the host's replication key, host keys checked against
-    ``known_hosts_file``, at the lowest CPU and I/O priority, delta against
-    the peer's copy of checkpoint ``basis`` of the vnode when given, capped
-    at ``mbit`` (Mbit/s) when given."""
+    ``known_hosts_file``, at the lowest CPU and I/O priority, capped at
+    ``mbit`` (Mbit/s) when given. ``basis``: a directory on the peer,
+    relative to its rrsync root (``stored()`` or ``incoming()``), holding an
+    earlier copy of the vnode: rsync sends only what differs from it, and
+    hard-links the files that are identical (nothing stored twice)."""
     if mbit is not None and not (isinstance(mbit, (int, float)) and not isinstance(mbit, bool) and mbit > 0):
         raise ReplicationError("the bandwidth cap %r is not a positive number of Mbit/s" % (mbit,))
     ssh = ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-           "-o", "UserKnownHostsFile=" + known_hosts_file, "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5"]
-    argv = ["nice", "-n", "19", "ionice", "-c", "3", "rsync", "-a", "--stats", "--mkpath", "-e", shlex.join(ssh)]
-    if basis is not None:
-        argv.append("--link-dest=/%d/%s" % (int(basis), vnode))
+           "-o", "UserKnownHostsFile=" + known_hosts_file, "-o", "HostKeyAlgorithms=ssh-ed25519",
+           "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+    argv = ["nice", "-n", "19", "ionice", "-c", "3", "rsync", "-a", "--delete", "--stats", "--mkpath",
+            "-e", shlex.join(ssh)]
+    if basis:
+        if basis.startswith("/") or ".." in basis.split("/"):
+            raise ReplicationError("the basis %r must be relative to the peer's store" % (basis,))
+        # rrsync anchors a leading '/' at its root (a plain relative path would
+        # be taken from the destination directory)
+        argv.append("--link-dest=/" + basis.rstrip("/"))
     if mbit is not None:
         argv.append("--bwlimit=%d" % max(1, int(mbit * 1e6 / 8 / 1024)))  # rsync counts KiB/s
     argv += [source_dir.rstrip("/") + "/", "%s@%s:%s" % (user, peer, incoming(ckpt, vnode))]

@@ -44,7 +44,9 @@ def fixture_inv():
     for host, (site, mgmt, lan, wan) in HOSTS.items():
         hostvars[host] = dict(copy.deepcopy(CLUSTER), ansible_host=mgmt, vc_lan_ip=lan,
                               vc_site_subnet="10.240.%s.0/24" % ("1" if site == "site_a" else "2"),
-                              vc_store_dir="/var/lib/vcluster/testbed/hosts/%s/disk" % host)
+                              vc_store_dir="/var/lib/vcluster/testbed/hosts/%s/disk" % host,
+                              vc_ssh_host_key="/var/lib/vcluster/testbed/hosts/%s/ssh/ssh_host_ed25519_key.pub" % host,
+                              vc_ssh_authorized_keys="/var/lib/vcluster/testbed/hosts/%s/ssh/authorized_keys" % host)
         if wan:
             hostvars[host]["vc_wan_ip"] = wan
     groups = {"all": sorted(HOSTS), "ungrouped": [], "sites": sorted(HOSTS), "emulated": sorted(HOSTS),
@@ -63,6 +65,9 @@ def set_all(inv, name, value):
         host[name] = copy.deepcopy(value)
 
 
+GW_SSH = "/var/lib/vcluster/testbed/hosts/a-gw/ssh/"
+
+
 def test_embedded_default_is_valid(inv):
     model = build_model(*inv, site_names=SITES)
     assert validate(model) == []
@@ -73,8 +78,15 @@ def test_embedded_default_is_valid(inv):
                                       "lan_ip": "10.240.1.1", "wan_ip": "198.18.0.1", "mgmt_ip": "10.240.0.11",
                                       "store_dir": "/var/lib/vcluster/testbed/hosts/a-gw/disk",
                                       "overlay_ip": "10.241.0.254", "interfaces": {}, "dirs": {},
+                                      "replication_mbit": None,
+                                      "ssh_files": {"vc_ssh_host_key": GW_SSH + "ssh_host_ed25519_key.pub",
+                                                    "vc_ssh_authorized_keys": GW_SSH + "authorized_keys"},
                                       "paths": {"store": "/var/lib/vcluster/testbed/hosts/a-gw/disk",
-                                                "vnodes": "/var/lib/vcluster/testbed/hosts/a-gw/vnodes"}}
+                                                "vnodes": "/var/lib/vcluster/testbed/hosts/a-gw/vnodes",
+                                                "replication_key": "/etc/vcluster/ft/replication_ed25519",
+                                                "replication_known_hosts": "/etc/vcluster/ft/replication_known_hosts",
+                                                "ssh_host_key": GW_SSH + "ssh_host_ed25519_key.pub",
+                                                "ssh_authorized_keys": GW_SSH + "authorized_keys"}}
     assert model["hosts"]["b-gw"]["overlay_ip"] == "10.241.0.253"
     assert model["vpn"] == "openvpn"
     assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
@@ -149,7 +161,8 @@ def test_bad_input_never_raises(bad, groups):
 def test_everything_missing_is_reported_once(inv):
     for host in inv[0].values():
         for name in list(host):
-            if name.startswith("vc_") and name not in ("vc_lan_ip", "vc_wan_ip", "vc_site_subnet", "vc_store_dir"):
+            if name.startswith("vc_") and name not in ("vc_lan_ip", "vc_wan_ip", "vc_site_subnet", "vc_store_dir",
+                                                       "vc_ssh_host_key", "vc_ssh_authorized_keys"):
                 del host[name]
     assert check(inv) == [
         "cluster: vc_cluster_name is not set; set it to lower-case letters, digits and '-', starting with a letter "
@@ -592,6 +605,30 @@ VALUE_RULES = {
             "host a-gw: vc_overlay_uplink 'lan0' is also its vc_lan_interface; a gateway's WAN, LAN and overlay uplink "
             "are three different interfaces: give each its own"]),
     "real compute host may use any uplink": (both(group("emulated", []), host("a-h1", vc_overlay_uplink="lan0")), []),
+    "replication cap zero": (host("a-h1", vc_ft_replication_mbit=0), [
+        "host a-h1: vc_ft_replication_mbit 0 is not a number of Mbit/s from 0.1 to 100000; set it to e.g. 200, or "
+        "remove it for no cap"]),
+    "replication cap a string": (host("a-h1", vc_ft_replication_mbit="fast"), [
+        "host a-h1: vc_ft_replication_mbit 'fast' is not a number of Mbit/s from 0.1 to 100000; set it to e.g. 200, "
+        "or remove it for no cap"]),
+    "replication cap given": (host("a-h1", vc_ft_replication_mbit=250), []),
+    "host key relative": (host("b-h1", vc_ssh_host_key="ssh/key.pub"), [
+        "host b-h1: vc_ssh_host_key 'ssh/key.pub' is not an absolute file path (no '..', no spaces); e.g. "
+        "/etc/ssh/ssh_host_ed25519_key.pub, or remove it for the default"]),
+    "authorized keys with '..'": (
+        host("b-h1", vc_ssh_authorized_keys="/srv/b/../.ssh/authorized_keys"), [
+            "host b-h1: vc_ssh_authorized_keys '/srv/b/../.ssh/authorized_keys' is not an absolute file path (no "
+            "'..', no spaces); e.g. /root/.ssh/authorized_keys, or remove it for the default"]),
+    "emulated host with the machine's authorized keys": (
+        host("a-h2", vc_ssh_authorized_keys="/root/.ssh/authorized_keys"), [
+            "host a-h2: vc_ssh_authorized_keys /root/.ssh/authorized_keys is this machine's own file, which emulated "
+            "hosts share; give the testbed's file of the host (inventories/local/group_vars/emulated/testbed.yml)"]),
+    "emulated host without its host key": (lambda inv: inv[0]["a-h2"].pop("vc_ssh_host_key"), [
+        "host a-h2: vc_ssh_host_key is not set; emulated hosts share this machine's "
+        "/etc/ssh/ssh_host_ed25519_key.pub: set it to the testbed's file of the host "
+        "(inventories/local/group_vars/emulated/testbed.yml)"]),
+    "real host with the default ssh files": (both(group("emulated", []), lambda inv: [
+        hv.pop(v) for hv in inv[0].values() for v in ("vc_ssh_host_key", "vc_ssh_authorized_keys")]), []),
 }
 
 

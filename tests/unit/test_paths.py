@@ -4,7 +4,12 @@ from ansible_collections.vcluster.cluster.plugins.module_utils import paths
 
 
 def test_defaults():
-    assert paths.host_paths() == {"store": "/var/lib/vcluster/store", "vnodes": "/var/lib/vcluster/vnodes"}
+    assert paths.host_paths() == {"store": "/var/lib/vcluster/store", "vnodes": "/var/lib/vcluster/vnodes",
+                                  "replication_key": "/etc/vcluster/ft/replication_ed25519",
+                                  "replication_known_hosts": "/etc/vcluster/ft/replication_known_hosts",
+                                  "ssh_host_key": "/etc/ssh/ssh_host_ed25519_key.pub",
+                                  "ssh_authorized_keys": "/root/.ssh/authorized_keys"}
+    assert paths.host_paths(etc="/srv/h1/etc")["replication_key"] == "/srv/h1/etc/ft/replication_ed25519"
     assert paths.cluster_paths("demo") == {"controller_dir": "/var/lib/vcluster/ft",
                                            "cluster_dir": "/var/lib/vcluster/ft/demo",
                                            "catalog": "/var/lib/vcluster/ft/demo/catalog.json",

@@ -34,18 +34,26 @@ def test_known_hosts_from_the_controllers_verified_keys():
 
 def test_push_is_a_niced_delta_rsync_anchored_at_the_peers_root():
     argv = R.push_argv("/store/demo/7/vn-a1", "10.240.2.11", "/etc/vcluster/ft/replication_ed25519",
-                       "/etc/vcluster/ft/known_hosts", 7, "vn-a1", basis=6, mbit=100)
+                       "/etc/vcluster/ft/known_hosts", 7, "vn-a1", basis=R.stored(6, "vn-a1"), mbit=100)
     assert argv[:6] == ["nice", "-n", "19", "ionice", "-c", "3"]
     assert "--link-dest=/6/vn-a1" in argv  # a leading '/' is rrsync's root; an absolute server path = full copy
     assert "--bwlimit=12207" in argv  # 100 Mbit/s in KiB/s
-    assert argv[-2:] == ["/store/demo/7/vn-a1/", "root@10.240.2.11:7/.incoming-vn-a1/"]
+    assert argv[-2:] == ["/store/demo/7/vn-a1/", "root@10.240.2.11:7/.incoming-vn-a1/vn-a1/"]
     ssh = argv[argv.index("-e") + 1]
     assert "StrictHostKeyChecking=yes" in ssh and "UserKnownHostsFile=/etc/vcluster/ft/known_hosts" in ssh
     assert "BatchMode=yes" in ssh and "IdentitiesOnly=yes" in ssh
     first = R.push_argv("/s/7/vn-a1/", "10.240.2.11", "k", "kh", 7, "vn-a1")
     assert not [a for a in first if a.startswith(("--link-dest", "--bwlimit"))]
+    assert "HostKeyAlgorithms=ssh-ed25519" in ssh and "--delete" in argv
+    # a chain member pushed after its parent: the parent's incoming copy is the basis
+    second = R.push_argv("/s/8/vn-a1", "p", "k", "kh", 8, "vn-a1", basis=R.incoming(7, "vn-a1"))
+    assert "--link-dest=/7/.incoming-vn-a1/vn-a1" in second
+    assert R.incoming("migrate", "vn-a1") == "migrate/.incoming-vn-a1/vn-a1/"
+    for bad in (dict(mbit=0), dict(mbit=True), dict(basis="/abs/6/vn-a1"), dict(basis="6/../../etc")):
+        with pytest.raises(R.ReplicationError):
+            R.push_argv("/s", "p", "k", "kh", 7, "vn-a1", **bad)
     with pytest.raises(R.ReplicationError):
-        R.push_argv("/s", "p", "k", "kh", 7, "vn-a1", mbit=0)
+        R.incoming("../x", "vn-a1")
 
 
 def test_sent_bytes_from_rsync_stats():
