@@ -9,7 +9,7 @@ import time
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt, ft_result, paths
+from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt, ft_result, paths, replication
 
 
 def _wrap(func):
@@ -147,10 +147,32 @@ def ssh_hosts(hosts, hostvars, vnodes=None):
                                                                             "ansible_ssh_extra_args")).strip(),
                      "store": str(store),
                      "root": paths.host_paths(store, hv.get("vnode_root"))["vnodes"],
-                     "python": str(hv.get("ansible_python_interpreter") or "python3")}
+                     "python": str(hv.get("ansible_python_interpreter") or "python3"),
+                     "lan_ip": str(hv.get("vc_lan_ip") or ""),
+                     "repl_key": paths.replication_key(hv.get("vc_host_etc")),
+                     "repl_known_hosts": paths.replication_known_hosts(hv.get("vc_host_etc")),
+                     "mbit": hv.get("vc_ft_replication_mbit")}
         if vnodes is not None:
             out[host]["vnodes"] = list(vnodes.get(host, []))
     return out
+
+
+def replication_peers(keys, model, host):
+    """What ``host`` needs to exchange checkpoint copies with its peers:
+    ``keys`` {host: {"pubkey": its replication key's public half,
+    "hostkey": its sshd's public host key}} of the compute hosts that
+    answered. Returns {"authorized": the authorized_keys lines of the peers'
+    replication keys (rsync writes into this host's store only),
+    "known_hosts": the peers' host keys at their LAN addresses}."""
+    me = model["hosts"][host]
+    root = ckpt.cluster_store(me["paths"]["store"], model["cluster"])
+    peers = sorted(h for h in keys if h != host and h in model["hosts"] and not model["hosts"][h]["gateway"])
+    try:
+        return {"authorized": [replication.authorized_key(keys[h]["pubkey"], root, h) for h in peers],
+                "known_hosts": replication.known_hosts({h: {"address": model["hosts"][h]["lan_ip"],
+                                                            "hostkey": keys[h]["hostkey"]} for h in peers})}
+    except replication.ReplicationError as err:
+        raise AnsibleFilterError(str(err)) from err
 
 
 def plan_line(pair):
@@ -248,4 +270,5 @@ class FilterModule:
             "vc_ft_plan_line": plan_line,
             "vc_ft_plan_hosts": plan_hosts,
             "vc_ft_ssh_hosts": ssh_hosts,
+            "vc_ft_replication_peers": replication_peers,
         }

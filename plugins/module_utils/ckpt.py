@@ -32,6 +32,8 @@ import os
 import random as _random
 import shlex
 
+from ansible_collections.vcluster.cluster.plugins.module_utils import replication
+
 MANIFEST = "MANIFEST.json"
 PREPARED = "PREPARED"
 COMMITTED = "COMMITTED"
@@ -80,8 +82,13 @@ def next_id(known):
 
 # --- paths and manifests ---------------------------------------------------
 
+def cluster_store(store, cluster):
+    """A host's checkpoints of one cluster (the root peers push copies into)."""
+    return os.path.join(store, str(cluster))
+
+
 def ckpt_dir(store, cluster, ckpt):
-    return os.path.join(store, cluster, str(ckpt))
+    return os.path.join(cluster_store(store, cluster), str(ckpt))
 
 
 def vnode_dir(store, cluster, ckpt, vnode):
@@ -427,6 +434,28 @@ def chain_at(scan, ckpt, vnode):
     return list(reversed(chain))
 
 
+def basis_for(scan, vnode, before=None):
+    """The id of the newest complete, undamaged copy of ``vnode`` in one
+    host's scan (older than ``before`` when given), or None: the basis a
+    push to that host is sent against (rsync delta, identical files
+    hard-linked)."""
+    best = None
+    for cid, copies in (scan.get("copies") or {}).items():
+        info = (copies or {}).get(vnode) or {}
+        if not str(cid).isdigit() or not info.get("complete") or info.get("problems"):
+            continue
+        if (before is None or int(cid) < int(before)) and (best is None or int(cid) > best):
+            best = int(cid)
+    return best
+
+
+def with_basis(copy, scan):
+    """A copy {vnode, src, dst, ids} with the basis its first id is sent
+    against on ``dst`` (``scan``: dst's scan)."""
+    first = copy["ids"][0] if copy.get("ids") else None
+    return dict(copy, basis=basis_for(scan or {}, copy["vnode"], first if str(first).isdigit() else None))
+
+
 def replication_plan(ckpt, scans, where, sites, k, policy, previous=None, seed=None):
     """Copies to make after checkpoint ``ckpt``: [{vnode, src, dst, ids}] (ids:
     the chain members ``dst`` lacks, oldest first) and warnings.
@@ -455,7 +484,7 @@ def replication_plan(ckpt, scans, where, sites, k, policy, previous=None, seed=N
             have = scans.get(dst, {})
             missing = [c for c in chain if not ((have.get("copies", {}).get(str(c)) or {}).get(vnode) or {})
                        .get("complete")]
-            copies.append({"vnode": vnode, "src": src, "dst": dst, "ids": missing})
+            copies.append(with_basis({"vnode": vnode, "src": src, "dst": dst, "ids": missing}, have))
     return copies, warnings
 
 
@@ -533,7 +562,7 @@ def restore_plan(value, scans, dead, vnodes, home=None):
             chain = chain_at(scans[step["source"]], ckpt, name)
             have = scans.get(step["host"], {})
             missing = [c for c in chain if chain_at(have, c, name) is None]
-            fetch.append({"vnode": name, "src": step["source"], "dst": step["host"], "ids": missing})
+            fetch.append(with_basis({"vnode": name, "src": step["source"], "dst": step["host"], "ids": missing}, have))
     return {"ckpt": ckpt, "plan": plan, "restore": restore, "fetch": fetch, "corrupt": sorted(set(corrupt))}
 
 
@@ -549,16 +578,20 @@ def ssh_argv(host):
     return argv + [host["address"]]
 
 
-def copy_commands(src, dst, cluster, ckpt, vnode):
-    """The sender and receiver commands that stream ``vnode``'s checkpoint
-    ``ckpt`` from host ``src`` into its incoming directory on ``dst``."""
-    q = shlex.quote
-    src_dir = ckpt_dir(src["store"], cluster, ckpt)
-    incoming = os.path.join(ckpt_dir(dst["store"], cluster, ckpt), ".incoming-" + vnode)
-    send = "tar --create --file - --directory %s --sparse %s" % (q(src_dir), q(vnode))
-    recv = "rm -rf %s && mkdir -p -m 0700 %s && tar --extract --file - --directory %s" % (
-        q(incoming), q(incoming), q(incoming))
-    return ssh_argv(src) + [send], ssh_argv(dst) + [recv]
+def push_command(src, dst, cluster, ckpt, vnode, basis=None):
+    """The command the controller runs (over SSH, on host ``src``) to make
+    ``src`` push its copy of ``vnode`` in checkpoint ``ckpt`` straight to
+    ``dst``'s incoming directory (replication.push_argv: rsync over the site
+    LANs with ``src``'s replication key; the controller relays nothing).
+    ``basis``: a directory on ``dst`` relative to its store of the cluster
+    (replication.stored/incoming) to send the difference against."""
+    for host, need in ((src, ("store", "repl_key", "repl_known_hosts")), (dst, ("lan_ip",))):
+        missing = [k for k in need if not host.get(k)]
+        if missing:
+            raise CheckpointError("cannot push %s's checkpoint %s: %s unknown" % (vnode, ckpt, ", ".join(missing)))
+    push = replication.push_argv(vnode_dir(src["store"], cluster, ckpt, vnode), dst["lan_ip"], src["repl_key"],
+                                 src["repl_known_hosts"], ckpt, vnode, basis=basis, mbit=src.get("mbit"))
+    return ssh_argv(src) + [shlex.join(push)]
 
 
 def migrate_plan(scans, vnodes, vnode, to, holders):
@@ -580,4 +613,5 @@ def migrate_plan(scans, vnodes, vnode, to, holders):
     if where[vnode] == to:
         raise CheckpointError("vnode %s already runs on %s; nothing to do" % (vnode, to))
     ip = [v["ip"] for v in vnodes if v["name"] == vnode][0]
-    return {"vnode": vnode, "ip": ip, "src": where[vnode], "dst": to, "where": dict(where, **{vnode: to})}
+    return {"vnode": vnode, "ip": ip, "src": where[vnode], "dst": to, "where": dict(where, **{vnode: to}),
+            "basis": basis_for(scans[to], vnode)}

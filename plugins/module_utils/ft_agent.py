@@ -61,6 +61,7 @@ import threading
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
+from ansible_collections.vcluster.cluster.plugins.module_utils import replication as R
 from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
 
@@ -336,8 +337,8 @@ def bundle(sources):
 
 
 def program():
-    """The agent's program: ckpt, vnode, ft_host and this module, as bundle() sends them."""
-    return bundle([("ckpt", inspect.getsource(C)), ("vnode", inspect.getsource(V)),
+    """The agent's program: replication, ckpt, vnode, ft_host and this module, as bundle() sends them."""
+    return bundle([("replication", inspect.getsource(R)), ("ckpt", inspect.getsource(C)), ("vnode", inspect.getsource(V)),
                    ("ft_host", inspect.getsource(H)), ("ft_agent", inspect.getsource(sys.modules[__name__]))])
 
 

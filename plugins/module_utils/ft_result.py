@@ -72,8 +72,10 @@ def checkpoint(ckpt, report, entry, copies, started, replicated, finished, delet
                                "parent": d.get("parent"), "seconds": d.get("total_s")}
                   for host, dumps in sorted(((report or {}).get("dumps") or {}).items()) for d in dumps or []},
         "replicas": [{"vnode": c["vnode"], "src": c.get("src"), "dst": c["dst"],
-                      "seconds": _num(c["seconds"]) if c.get("seconds") is not None else None}
+                      "seconds": _num(c["seconds"]) if c.get("seconds") is not None else None,
+                      "ids": list(c.get("ids") or []), "basis": c.get("basis"), "sent": c.get("sent")}
                      for c in copies or [] if "error" not in c],
+        "sent": sum(int(c.get("sent") or 0) for c in copies or [] if "error" not in c),
         "replication_s": _num(float(replicated) - float(started)),
         "deleted": sorted(int(i) for i in deleted or []),
         "warnings": list(warnings or []), "missing": list(missing or []),
@@ -118,10 +120,10 @@ def line(result):
     verb = result.get("verb")
     if verb == "checkpoint":
         text = ("checkpoint %d committed: pause %.2f s (freeze to thaw; dumps %.2f s), %d vnodes, %.1f MB, "
-                "replicas %s in %.2f s" % (result["id"], result["pause_s"], result["dump_s"] or 0,
-                                          len(result["vnodes"]), result["size"] / 1e6,
-                                          " ".join("%s->%s" % (r["vnode"], r["dst"]) for r in result["replicas"]),
-                                          result["replication_s"]))
+                "replicas %s in %.2f s (%.1f MB sent host to host)" % (
+                    result["id"], result["pause_s"], result["dump_s"] or 0, len(result["vnodes"]),
+                    result["size"] / 1e6, " ".join("%s->%s" % (r["vnode"], r["dst"]) for r in result["replicas"]),
+                    result["replication_s"], result.get("sent", 0) / 1e6))
         if result["deleted"]:
             text += ", deleted " + ",".join(str(i) for i in result["deleted"])
         if result["warnings"]:

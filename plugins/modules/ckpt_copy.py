@@ -1,27 +1,30 @@
 #!/usr/bin/python
-"""Copy vnode checkpoints from host to host over SSH (runs on the controller)."""
+"""Have hosts push vnode checkpoints to each other over SSH (run from the controller, which relays no data)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ckpt_copy
-short_description: Copy vnode checkpoints between hosts over SSH
+short_description: Have hosts push vnode checkpoints to their peers over SSH
 description:
-  - Runs on the controller. For every copy C({vnode, src, dst, ids}), streams the directory of I(vnode) in each
-    checkpoint of I(ids) from host C(src) (C(tar) over SSH) into an incoming directory on host C(dst) (C(tar) over
-    SSH), without a temporary copy on the controller. The receiving host verifies and moves it into place
-    afterwards (C(vcluster.cluster.ckpt_host op=accept)); a copy counts only once its checksums match.
-  - SSH uses each host's address, user, key and options from the inventory; host-key checking stays whatever the
-    inventory says (on, in this project), and BatchMode is forced.
+  - Runs on the controller. For every copy C({vnode, src, dst, ids, basis}), asks host C(src) (over the
+    controller's SSH) to push the directory of I(vnode) in each checkpoint of I(ids) straight to host C(dst) over
+    the site LANs: rsync over SSH with C(src)'s replication key, which C(dst) authorizes only for rsync writes into
+    its store (rrsync), C(dst)'s host key checked, at the lowest CPU and I/O priority, capped at C(src)'s
+    C(vc_ft_replication_mbit). The checkpoint's bytes never pass through the controller.
+  - Delta: the first id is sent against C(dst)'s copy of checkpoint I(basis) of the vnode (when given), each
+    later id against the one pushed before it; identical files are hard-linked, not stored twice.
+  - The copy lands in an incoming directory; the receiving host verifies it against its manifest and moves it into
+    place afterwards (C(vcluster.cluster.ckpt_host op=accept)); a copy counts only once its checksums match.
   - Copies run I(parallel) at a time.
 options:
   copies:
-    description: The copies, each C({vnode, src, dst, ids}).
+    description: The copies, each C({vnode, src, dst, ids, basis}).
     type: list
     elements: dict
     required: true
   hosts:
-    description: Per host name C({address, user, store, key, ssh_args}).
+    description: Per host name C({address, user, store, key, ssh_args, lan_ip, repl_key, repl_known_hosts, mbit}).
     type: dict
     required: true
   cluster:
@@ -39,16 +42,21 @@ EXAMPLES = r"""
 - name: Copy checkpoint 7 of vn-a1 from a-h1 to b-h1
   vcluster.cluster.ckpt_copy:
     cluster: demo
-    copies: [{vnode: vn-a1, src: a-h1, dst: b-h1, ids: [7]}]
+    copies: [{vnode: vn-a1, src: a-h1, dst: b-h1, ids: [7], basis: 6}]
     hosts:
-      a-h1: {address: 10.240.0.12, user: root, store: /srv/store, key: /root/.ssh/id_ed25519, ssh_args: ""}
-      b-h1: {address: 10.240.0.22, user: root, store: /srv/store, key: /root/.ssh/id_ed25519, ssh_args: ""}
+      a-h1: {address: 10.240.0.12, user: root, store: /srv/store, key: /root/.ssh/id_ed25519, ssh_args: "",
+             lan_ip: 10.240.1.12, repl_key: /etc/vcluster/ft/replication_ed25519,
+             repl_known_hosts: /etc/vcluster/ft/replication_known_hosts, mbit: null}
+      b-h1: {address: 10.240.0.22, user: root, store: /srv/store, key: /root/.ssh/id_ed25519, ssh_args: "",
+             lan_ip: 10.240.2.11, repl_key: /etc/vcluster/ft/replication_ed25519,
+             repl_known_hosts: /etc/vcluster/ft/replication_known_hosts, mbit: null}
   delegate_to: localhost
 """
 
 RETURN = r"""
 copies:
-  description: Per copy, C({vnode, src, dst, ids, seconds}).
+  description: Per copy, C({vnode, src, dst, ids, basis, seconds, sent}) (C(sent) the bytes rsync sent), or with
+    C(error) when it failed.
   type: list
   returned: always
 """
@@ -56,31 +64,30 @@ copies:
 import concurrent.futures
 import os
 import subprocess
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
+from ansible_collections.vcluster.cluster.plugins.module_utils import replication as R
 
 
 def copy_one(copy, hosts, cluster):
     start = time.monotonic()
+    sent = 0
+    basis = R.stored(copy["basis"], copy["vnode"]) if copy.get("basis") not in (None, "") else None
     for ckpt in copy["ids"]:
-        send, recv = C.copy_commands(hosts[copy["src"]], hosts[copy["dst"]], cluster, ckpt, copy["vnode"])
-        with tempfile.TemporaryFile() as err_s, tempfile.TemporaryFile() as err_r:
-            sender = subprocess.Popen(send, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err_s)
-            receiver = subprocess.Popen(recv, stdin=sender.stdout, stdout=subprocess.DEVNULL, stderr=err_r)
-            sender.stdout.close()
-            rc_r = receiver.wait()
-            rc_s = sender.wait()
-            if rc_s or rc_r:
-                err_s.seek(0)
-                err_r.seek(0)
-                return dict(copy, error="copy of checkpoint %s of %s from %s to %s failed (send rc %d: %s; "
-                            "receive rc %d: %s)" % (ckpt, copy["vnode"], copy["src"], copy["dst"], rc_s,
-                                                    err_s.read().decode(errors="replace").strip()[-500:], rc_r,
-                                                    err_r.read().decode(errors="replace").strip()[-500:]))
-    return dict(copy, seconds=round(time.monotonic() - start, 3))
+        what = "copy of checkpoint %s of %s from %s to %s" % (ckpt, copy["vnode"], copy["src"], copy["dst"])
+        try:
+            argv = C.push_command(hosts[copy["src"]], hosts[copy["dst"]], cluster, ckpt, copy["vnode"], basis)
+        except (C.CheckpointError, R.ReplicationError, KeyError) as exc:
+            return dict(copy, error="%s: %s" % (what, exc))
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        if proc.returncode:
+            return dict(copy, error="%s failed (rc %d: %s)" % (
+                what, proc.returncode, proc.stderr.decode(errors="replace").strip()[-500:]))
+        sent += R.sent_bytes(proc.stdout.decode(errors="replace")) or 0
+        basis = R.incoming(ckpt, copy["vnode"])  # the next chain member is sent against this one
+    return dict(copy, seconds=round(time.monotonic() - start, 3), sent=sent)
 
 
 def main():

@@ -234,4 +234,8 @@ def test_migrate_plan_moves_the_vnode():
     scans = {"a1": {"vnodes": {"vn1": "RUNNING"}}, "b1": {"vnodes": {}}}
     vnodes = [{"name": "vn1", "host": "a1", "ip": "10.0.0.1"}]
     plan = C.migrate_plan(scans, vnodes, "vn1", "b1", ["a1", "b1"])
-    assert plan == {"vnode": "vn1", "ip": "10.0.0.1", "src": "a1", "dst": "b1", "where": {"vn1": "b1"}}
+    assert plan == {"vnode": "vn1", "ip": "10.0.0.1", "src": "a1", "dst": "b1", "where": {"vn1": "b1"}, "basis": None}
+    # the target's newest intact copy of the vnode is the basis the dump is sent against
+    scans["b1"]["copies"] = {"3": {"vn1": {"complete": True}}, "5": {"vn1": {"complete": True, "problems": ["x"]}},
+                             "4": {"vn1": {"complete": True}}, "migrate": {"vn1": {"complete": True}}}
+    assert C.migrate_plan(scans, vnodes, "vn1", "b1", ["a1", "b1"])["basis"] == 4

@@ -151,14 +151,14 @@ def test_replication_keeps_live_previous_peers_and_sends_only_what_they_lack():
              "a2": host_scan(), "b1": host_scan()}
     copies, warnings = ckpt.replication_plan(3, scans, {"vn1": "a1"}, SITES, 1, "spread",
                                              previous={"vn1": ["b2"]})
-    assert copies == [{"vnode": "vn1", "src": "a1", "dst": "b2", "ids": [3]}] and warnings == []
+    assert copies == [{"vnode": "vn1", "src": "a1", "dst": "b2", "ids": [3], "basis": 2}] and warnings == []
 
 
 def test_replication_replaces_a_dead_previous_peer_and_sends_the_whole_chain():
     scans = {"a1": host_scan(chain("vn1", [1, 2])), "a2": host_scan(), "b1": host_scan()}
     live = {"site_a": ["a1", "a2"], "site_b": ["b1"]}  # b2 is down
     copies, _ = ckpt.replication_plan(2, scans, {"vn1": "a1"}, live, 1, "spread", previous={"vn1": ["b2"]})
-    assert copies == [{"vnode": "vn1", "src": "a1", "dst": "b1", "ids": [1, 2]}]
+    assert copies == [{"vnode": "vn1", "src": "a1", "dst": "b1", "ids": [1, 2], "basis": None}]
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -316,7 +316,7 @@ def test_live_home_without_the_copy_fetches_only_the_missing_chain_ids():
     assert plan["ckpt"] == 3
     assert plan["plan"]["vn1"] == {"host": "a1", "source": "b1", "moved": False}
     assert plan["restore"]["a1"] == [{"name": "vn1", "ip": "10.0.0.1"}]
-    assert plan["fetch"] == [{"vnode": "vn1", "src": "b1", "dst": "a1", "ids": [2, 3]}]
+    assert plan["fetch"] == [{"vnode": "vn1", "src": "b1", "dst": "a1", "ids": [2, 3], "basis": 1}]
 
 
 def test_home_is_the_origin_of_the_copy_else_the_catalog_placement():
@@ -349,15 +349,16 @@ def test_ssh_argv_keeps_the_inventory_options():
         "ssh", "-o", "BatchMode=yes", "h"]
 
 
-def test_copy_commands_stream_the_vnode_dir_into_the_incoming_dir():
-    src = {"address": "a", "store": "/st ore"}
-    dst = {"address": "b", "user": "u", "store": "/d"}
-    send, recv = ckpt.copy_commands(src, dst, "c", 4, "vn1")
-    assert send[:-1] == ["ssh", "-o", "BatchMode=yes", "a"]
-    assert recv[:-1] == ["ssh", "-o", "BatchMode=yes", "-l", "u", "b"]
-    assert shlex.split(send[-1]) == ["tar", "--create", "--file", "-", "--directory", "/st ore/c/4", "--sparse", "vn1"]
-    assert recv[-1] == ("rm -rf /d/c/4/.incoming-vn1 && mkdir -p -m 0700 /d/c/4/.incoming-vn1 && "
-                        "tar --extract --file - --directory /d/c/4/.incoming-vn1")
+def test_push_command_runs_on_the_source_and_pushes_to_the_peers_lan_address():
+    src = {"address": "a", "store": "/st ore", "repl_key": "/e/k", "repl_known_hosts": "/e/kh", "mbit": 8}
+    dst = {"address": "b", "user": "u", "store": "/d", "lan_ip": "10.240.2.11"}
+    cmd = ckpt.push_command(src, dst, "c", 4, "vn1", basis="3/vn1")
+    assert cmd[:-1] == ["ssh", "-o", "BatchMode=yes", "a"]  # the controller only starts it
+    push = shlex.split(cmd[-1])
+    assert push[:7] == ["nice", "-n", "19", "ionice", "-c", "3", "rsync"]
+    assert push[-2:] == ["/st ore/c/4/vn1/", "root@10.240.2.11:4/.incoming-vn1/vn1/"]
+    assert "--link-dest=/3/vn1" in push and "--bwlimit=976" in push
+    assert "-i /e/k" in push[push.index("-e") + 1] and "UserKnownHostsFile=/e/kh" in push[push.index("-e") + 1]
 
 
 def test_verify_ignores_the_restore_log_criu_adds(tmp_path):

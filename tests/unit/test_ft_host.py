@@ -5,6 +5,8 @@ their restore are checked end to end on tmp_path).
 """
 
 import os
+import shlex
+import shutil
 import subprocess
 import tarfile
 import time
@@ -208,17 +210,47 @@ def test_accept_rejects_a_damaged_copy(tmp_path):
     assert H.accept(str(tmp_path), CLUSTER, 4, "vn1") == ["nothing was received"]
 
 
-def test_copy_commands_stream_a_copy_that_accept_takes(tmp_path):
-    """ckpt.copy_commands' shell commands, run locally without ssh, feed accept."""
+def as_rrsync_would(argv, root):
+    """The rsync of a push command, run locally: what rrsync on the peer does
+    with it (the destination and a leading '/' of --link-dest anchored at
+    ``root``; no ssh)."""
+    argv = shlex.split(argv[-1])
+    argv = argv[argv.index("rsync"):]
+    i = argv.index("-e")
+    del argv[i:i + 2]
+    argv = [os.path.join(root, a[len("--link-dest=/"):]).join(("--link-dest=", "")) if a.startswith("--link-dest=/")
+            else a for a in argv]
+    argv[-1] = os.path.join(root, argv[-1].split(":", 1)[1])
+    return argv
+
+
+def test_push_commands_make_copies_that_accept_takes_with_unchanged_files_linked(tmp_path):
+    """ckpt.push_command's rsync, run locally as the peer's rrsync would: the
+    copy lands where accept looks, and what did not change since the basis is
+    hard-linked to the basis, not stored twice."""
     src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
-    fake_copy(src, 2, "vn1")
-    send, recv = ckpt.copy_commands({"address": "a", "store": src}, {"address": "b", "store": dst}, CLUSTER, 2, "vn1")
-    sender = subprocess.Popen(["sh", "-c", send[-1]], stdout=subprocess.PIPE)
-    subprocess.run(["sh", "-c", recv[-1]], stdin=sender.stdout, check=True)
-    sender.stdout.close()
-    assert sender.wait() == 0
+    top1 = fake_copy(src, 1, "vn1", data="memory")
+    top2 = fake_copy(src, 2, "vn1", parent=1, data="memory")  # fs.tar differs
+    image = os.path.join("images", "core-1.img")
+    shutil.copy2(os.path.join(top1, image), os.path.join(top2, image))  # unchanged: same size and mtime (to the ns)
+    ckpt.write_manifest(top2, vnode="vn1", ckpt=2, parent=1, origin="h1", time=1.5)
+    hosts = {"a": {"address": "a", "store": src, "repl_key": "/k", "repl_known_hosts": "/kh", "lan_ip": "10.1.0.1"},
+             "b": {"address": "b", "store": dst, "repl_key": "/k", "repl_known_hosts": "/kh", "lan_ip": "10.1.0.2"}}
+    root = ckpt.cluster_store(dst, CLUSTER)
+    cmd = ckpt.push_command(hosts["a"], hosts["b"], CLUSTER, 1, "vn1")
+    assert cmd[:4] == ["ssh", "-o", "BatchMode=yes", "a"] and "root@10.1.0.2:1/.incoming-vn1/vn1/" in cmd[-1]
+    subprocess.run(as_rrsync_would(cmd, root), check=True, capture_output=True)
+    assert H.accept(dst, CLUSTER, 1, "vn1") == []
+    cmd = ckpt.push_command(hosts["a"], hosts["b"], CLUSTER, 2, "vn1", basis="1/vn1")
+    subprocess.run(as_rrsync_would(cmd, root), check=True, capture_output=True)
     assert H.accept(dst, CLUSTER, 2, "vn1") == []
-    assert tree(ckpt.vnode_dir(dst, CLUSTER, 2, "vn1")) == tree(ckpt.vnode_dir(src, CLUSTER, 2, "vn1"))
+    got = ckpt.vnode_dir(dst, CLUSTER, 2, "vn1")
+    assert tree(got) == tree(top2)
+    assert os.stat(os.path.join(got, image)).st_ino == os.stat(
+        os.path.join(ckpt.vnode_dir(dst, CLUSTER, 1, "vn1"), image)).st_ino
+    assert os.stat(os.path.join(got, "fs.tar")).st_nlink == 1
+    with pytest.raises(ckpt.CheckpointError, match="lan_ip"):
+        ckpt.push_command(hosts["a"], dict(hosts["b"], lan_ip=""), CLUSTER, 2, "vn1")
 
 
 # --- freezing ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ REPORT = {"pause": 0.7412, "steps": {"freeze": 0.01, "dump": 0.6911, "commit": 0
           "dumps": {"a-h1": [{"vnode": "vn-a1", "size": 100, "images_size": 90, "fs_size": 10, "fs_changed": 3,
                               "parent": 4, "total_s": 0.6}], "b-h1": []}}
 ENTRY = {"vnodes": {"vn-a1": {}, "vn-b1": {}}, "size": 147_000_000}
-COPIES = [{"vnode": "vn-a1", "src": "a-h1", "dst": "b-h2", "ids": [5], "seconds": 3.2},
+COPIES = [{"vnode": "vn-a1", "src": "a-h1", "dst": "b-h2", "ids": [5], "basis": 4, "seconds": 3.2, "sent": 12_500_000},
           {"vnode": "vn-b1", "src": "b-h1", "dst": "a-h2", "ids": [5], "error": "b-h1: connection refused"}]
 
 
@@ -27,12 +27,14 @@ def test_checkpoint_result_and_its_line():
                  "size": 147000000,
                  "dumps": {"vn-a1": {"host": "a-h1", "size": 100, "images_size": 90, "fs_size": 10, "fs_changed": 3,
                                      "parent": 4, "seconds": 0.6}},
-                 "replicas": [{"vnode": "vn-a1", "src": "a-h1", "dst": "b-h2", "seconds": 3.2}],
+                 "replicas": [{"vnode": "vn-a1", "src": "a-h1", "dst": "b-h2", "seconds": 3.2, "ids": [5], "basis": 4,
+                               "sent": 12500000}],
+                 "sent": 12500000,
                  "replication_s": 6.94, "deleted": [1, 2], "warnings": [], "missing": ["b-h1: connection refused"],
                  "finished": 107.5}
     assert R.line(r) == ("checkpoint 5 committed: pause 0.74 s (freeze to thaw; dumps 0.69 s), 2 vnodes, 147.0 MB, "
-                         "replicas vn-a1->b-h2 in 6.94 s, deleted 1,2")
-    assert R.line(dict(r, warnings=["k=2 but 1 peer"], deleted=[])).endswith("in 6.94 s; WARNING k=2 but 1 peer")
+                         "replicas vn-a1->b-h2 in 6.94 s (12.5 MB sent host to host), deleted 1,2")
+    assert R.line(dict(r, warnings=["k=2 but 1 peer"], deleted=[])).endswith("host to host); WARNING k=2 but 1 peer")
 
 
 def test_restore_result_and_its_line():
