@@ -106,11 +106,12 @@ def push_argv(source_dir, peer, key, known_hosts_file, ckpt, vnode, basis=None, 
     ssh = ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
            "-o", "UserKnownHostsFile=" + known_hosts_file, "-o", "HostKeyAlgorithms=ssh-ed25519",
            "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
-    # --modify-window=-1: a file counts as unchanged (linked to the basis)
-    # only when its size and mtime match to the nanosecond; rsync's default
-    # (whole seconds) links a same-sized file rewritten within the second.
-    argv = ["nice", "-n", "19", "ionice", "-c", "3", "rsync", "-a", "--delete", "--modify-window=-1", "--stats",
-            "--mkpath", "-e", shlex.join(ssh)]
+    # --checksum: a file counts as unchanged (hard-linked to the basis) only
+    # when its content matches; rsync's default quick check (size and mtime
+    # to the whole second) links a same-sized file rewritten within the
+    # second, and rrsync refuses the nanosecond check (--modify-window=-1).
+    argv = ["nice", "-n", "19", "ionice", "-c", "3", "rsync", "-a", "--checksum", "--delete", "--stats", "--mkpath",
+            "-e", shlex.join(ssh)]
     if basis:
         if basis.startswith("/") or ".." in basis.split("/"):
             raise ReplicationError("the basis %r must be relative to the peer's store" % (basis,))

@@ -45,7 +45,7 @@ def test_push_is_a_niced_delta_rsync_anchored_at_the_peers_root():
     first = R.push_argv("/s/7/vn-a1/", "10.240.2.11", "k", "kh", 7, "vn-a1")
     assert not [a for a in first if a.startswith(("--link-dest", "--bwlimit"))]
     assert "HostKeyAlgorithms=ssh-ed25519" in ssh and "--delete" in argv
-    assert "--modify-window=-1" in argv  # unchanged = same size and mtime to the ns (default: whole seconds)
+    assert "--checksum" in argv  # unchanged = same content (default quick check: mtime to the whole second)
     # a chain member pushed after its parent: the parent's incoming copy is the basis
     second = R.push_argv("/s/8/vn-a1", "p", "k", "kh", 8, "vn-a1", basis=R.incoming(7, "vn-a1"))
     assert "--link-dest=/7/.incoming-vn-a1/vn-a1" in second
