@@ -189,13 +189,50 @@ def test_random_k1_one_host_lost_job_result_identical(reference):
     assert result_of(job) == reference
 
 
+def mgmt_bytes():
+    """Bytes through the controller's link to the management network, both ways."""
+    top = pathlib.Path("/sys/class/net/vcl-demo/statistics")
+    return sum(int((top / name).read_text()) for name in ("rx_bytes", "tx_bytes"))
+
+
+def as_replication(host, peer, *cmd):
+    """``cmd`` run on ``host`` over SSH to ``peer``'s LAN address with
+    ``host``'s replication key (the controller reaches ``host`` as Ansible does)."""
+    hosts = {"a-h1": ("10.240.0.12", "10.240.1.11"), "b-h1": ("10.240.0.22", "10.240.2.11")}
+    inner = ["ssh", "-i", "%s/hosts/%s/etc/ft/replication_ed25519" % (STATE_DIR, host), "-o", "BatchMode=yes",
+             "-o", "StrictHostKeyChecking=yes", "-o",
+             "UserKnownHostsFile=%s/hosts/%s/etc/ft/replication_known_hosts" % (STATE_DIR, host),
+             "root@" + hosts[peer][1], *cmd]
+    return subprocess.run(["ssh", "-o", "BatchMode=yes", "-i", STATE_DIR + "/controller/id_ed25519", "-o",
+                           "UserKnownHostsFile=%s/known_hosts" % STATE_DIR, "-o", "StrictHostKeyChecking=yes",
+                           "root@" + hosts[host][0], " ".join(inner)], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
 def test_spread_k1_whole_site_lost_job_result_identical(reference):
+    """Also: replication is host to host (the controller's link carries a
+    small fraction of the bytes pushed), delta (the second checkpoint sends
+    less than its size), and a peer's replication key runs no shell."""
     deploy()
     job = start_job()
+    ballast = in_vnode("vn-a1", "dd", "if=/dev/urandom", "of=/root/ballast", "bs=1M", "count=40")
+    assert ballast.returncode == 0, ballast.stderr
     time.sleep(5)
-    checkpoint()
+    before = mgmt_bytes()
+    first, _ = checkpoint()
+    via_controller = mgmt_bytes() - before
+    pushed = result("checkpoint", 0)
+    assert pushed["id"] == first and pushed["sent"] > 40e6, pushed
+    assert via_controller < 0.1 * pushed["sent"], (via_controller, pushed["sent"])
     time.sleep(5)
     second, _ = checkpoint()
+    delta = result("checkpoint", 0)
+    assert delta["id"] == second and all(r["basis"] == first for r in delta["replicas"]), delta
+    assert delta["sent"] < 0.5 * delta["size"], delta
+    shell = as_replication("a-h1", "b-h1", "sh", "-c", "id")
+    assert shell.returncode != 0 and "uid=" not in shell.stdout and "rrsync" in shell.stderr, shell
+    shell = as_replication("b-h1", "a-h1", "cat", "/etc/shadow")
+    assert shell.returncode != 0 and "root:" not in shell.stdout, shell
     catalog = json.load(open(CATALOG))["checkpoints"][str(second)]["vnodes"]
     for vnode in ("vn-a1", "vn-a2"):  # spread: the copy is at the other site
         assert [h for h in catalog[vnode]["copies"] if h.startswith("b-")], catalog

@@ -253,6 +253,35 @@ def test_push_commands_make_copies_that_accept_takes_with_unchanged_files_linked
         ckpt.push_command(hosts["a"], dict(hosts["b"], lan_ip=""), CLUSTER, 2, "vn1")
 
 
+def test_a_push_against_a_damaged_basis_still_makes_an_exact_copy(tmp_path):
+    """The peer's basis copy rotted (same size, same mtime, other bytes): the
+    pushed copy is still exact (the content check finds the basis file
+    differs; rsync checks each rebuilt file whole) and accept takes it."""
+    src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
+    top1 = fake_copy(src, 1, "vn1", data="memory pages " * 1000)
+    top2 = fake_copy(src, 2, "vn1", parent=1, data="memory pages " * 1000)
+    image = os.path.join("images", "core-1.img")
+    shutil.copy2(os.path.join(top1, image), os.path.join(top2, image))
+    ckpt.write_manifest(top2, vnode="vn1", ckpt=2, parent=1, origin="h1", time=1.5)
+    hosts = {"a": {"address": "a", "store": src, "repl_key": "/k", "repl_known_hosts": "/kh", "lan_ip": "10.1.0.1"},
+             "b": {"address": "b", "store": dst, "repl_key": "/k", "repl_known_hosts": "/kh", "lan_ip": "10.1.0.2"}}
+    root = ckpt.cluster_store(dst, CLUSTER)
+    subprocess.run(as_rrsync_would(ckpt.push_command(hosts["a"], hosts["b"], CLUSTER, 1, "vn1"), root), check=True,
+                   capture_output=True)
+    assert H.accept(dst, CLUSTER, 1, "vn1") == []
+    basis = os.path.join(ckpt.vnode_dir(dst, CLUSTER, 1, "vn1"), image)
+    stat = os.stat(basis)
+    with open(basis, "r+b") as f:
+        f.seek(100)
+        f.write(b"ROT")
+    os.utime(basis, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert ckpt.verify(ckpt.vnode_dir(dst, CLUSTER, 1, "vn1")) != []  # the basis is damaged
+    subprocess.run(as_rrsync_would(ckpt.push_command(hosts["a"], hosts["b"], CLUSTER, 2, "vn1", basis="1/vn1"),
+                                   root), check=True, capture_output=True)
+    assert H.accept(dst, CLUSTER, 2, "vn1") == []
+    assert tree(ckpt.vnode_dir(dst, CLUSTER, 2, "vn1")) == tree(top2)
+
+
 # --- freezing ----------------------------------------------------------------------
 
 def test_freeze_freezes_only_running_vnodes(tmp_path):
