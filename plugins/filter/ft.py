@@ -88,32 +88,16 @@ def replication_plan(state, ckpt_id, where, sites, k, policy, previous=None):
     return {"copies": copies, "warnings": warnings}
 
 
-def replicas_of(catalog_entry_or_copies):
-    """{vnode: [peers]} from a replication plan's copies (the next
-    checkpoint keeps them)."""
-    peers = {}
-    for c in catalog_entry_or_copies:
-        peers.setdefault(c["vnode"], []).append(c["dst"])
-    return {v: sorted(set(h)) for v, h in peers.items()}
+def replicas_of(copies):
+    return ckpt.replicas_of(copies)
 
 
 def catalog(state, cluster, where=None, replicas=None):
-    previous = ckpt.newest_catalog(state["scans"])
-    cat = ckpt.build_catalog(cluster, state["scans"], set(state["dead"]), previous, where=where)
-    cat["replicas"] = dict(previous.get("replicas") or {}, **(replicas or {}))
-    return cat
+    return ckpt.catalog_of(cluster, state["scans"], state["dead"], where=where, replicas=replicas)
 
 
 def retention(state, keep):
-    committed = ckpt.committed_ids(state["scans"])
-    parents = {}
-    partial = set()
-    for scan in state["scans"].values():
-        for cid, copies in (scan.get("copies") or {}).items():
-            for vnode, info in copies.items():
-                parents.setdefault(int(cid), {})[vnode] = info.get("parent")
-        partial.update(int(i) for i in scan.get("ids", []) if int(i) not in committed)
-    return ckpt.to_delete_chained(committed, keep, parents, sorted(partial))
+    return ckpt.retention_ids(state["scans"], keep)
 
 
 def restore_plan(state, value, vnodes):
@@ -135,23 +119,11 @@ def holders(sites, gateways=()):
 
 def ssh_hosts(hosts, hostvars, vnodes=None):
     """How the controller reaches each host over SSH, its store and vnode
-    directory (for ckpt_copy and ckpt_coord); with ``vnodes`` ({host:
-    [vnode]}), each host's vnodes too."""
+    directory (ckpt.host_access: for ckpt_copy and ckpt_coord); with
+    ``vnodes`` ({host: [vnode]}), each host's vnodes too."""
     out = {}
     for host in hosts:
-        hv = hostvars[host]
-        store = paths.store_dir(hv.get("vc_store_dir"))
-        out[host] = {"address": str(hv.get("ansible_host") or host), "user": str(hv.get("ansible_user") or ""),
-                     "key": str(hv.get("ansible_ssh_private_key_file") or ""),
-                     "ssh_args": " ".join(str(hv.get(v) or "") for v in ("ansible_ssh_common_args",
-                                                                            "ansible_ssh_extra_args")).strip(),
-                     "store": str(store),
-                     "root": paths.host_paths(store, hv.get("vnode_root"))["vnodes"],
-                     "python": str(hv.get("ansible_python_interpreter") or "python3"),
-                     "lan_ip": str(hv.get("vc_lan_ip") or ""),
-                     "repl_key": paths.replication_key(hv.get("vc_host_etc")),
-                     "repl_known_hosts": paths.replication_known_hosts(hv.get("vc_host_etc")),
-                     "mbit": hv.get("vc_ft_replication_mbit")}
+        out[host] = ckpt.host_access(hostvars[host], host)
         if vnodes is not None:
             out[host]["vnodes"] = list(vnodes.get(host, []))
     return out

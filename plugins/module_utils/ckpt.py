@@ -32,7 +32,7 @@ import os
 import random as _random
 import shlex
 
-from ansible_collections.vcluster.cluster.plugins.module_utils import replication
+from ansible_collections.vcluster.cluster.plugins.module_utils import paths, replication
 
 MANIFEST = "MANIFEST.json"
 PREPARED = "PREPARED"
@@ -520,6 +520,60 @@ def build_catalog(cluster, scans, dead, previous, where=None):
     last = max([int(previous.get("last_id", 0))] + [int(i) for s in scans.values() for i in s.get("ids", [])])
     return {"cluster": cluster, "serial": int(previous.get("serial", 0)) + 1, "last_id": last,
             "checkpoints": checkpoints, "placement": dict(where or previous.get("placement") or {})}
+
+
+def catalog_of(cluster, scans, dead, where=None, replicas=None):
+    """The catalog after a change: build_catalog over the newest catalog the
+    hosts hold, with the peers each vnode keeps (``replicas``: {vnode:
+    [peers]} of this change, over the previous ones)."""
+    previous = newest_catalog(scans)
+    cat = build_catalog(cluster, scans, set(dead), previous, where=where)
+    cat["replicas"] = dict(previous.get("replicas") or {}, **(replicas or {}))
+    return cat
+
+
+def replicas_of(copies):
+    """{vnode: [peers]} from a replication plan's copies (the next checkpoint keeps them)."""
+    peers = {}
+    for c in copies:
+        peers.setdefault(c["vnode"], []).append(c["dst"])
+    return {v: sorted(set(h)) for v, h in peers.items()}
+
+
+def retention_ids(scans, keep):
+    """The checkpoints retention deletes everywhere (to_delete_chained over the scans)."""
+    committed = committed_ids(scans)
+    parents, partial = {}, set()
+    for scan in scans.values():
+        for cid, copies in (scan.get("copies") or {}).items():
+            for vnode, info in copies.items():
+                parents.setdefault(int(cid), {})[vnode] = info.get("parent")
+        partial.update(int(i) for i in scan.get("ids", []) if int(i) not in committed)
+    return to_delete_chained(committed, keep, parents, sorted(partial))
+
+
+def without(catalog, ids):
+    """The catalog without the checkpoints ``ids`` (deleted by retention)."""
+    gone = {str(i) for i in ids}
+    return dict(catalog, checkpoints={k: v for k, v in catalog["checkpoints"].items() if k not in gone})
+
+
+def host_access(hv, name):
+    """How the controller reaches a host over SSH and where its files are,
+    from its hostvars (for the agents, ckpt_copy and ckpt_restore)."""
+    store = paths.store_dir(hv.get("vc_store_dir"))
+    return {"address": str(hv.get("ansible_host") or name),
+            "user": str(hv.get("ansible_user") or ""),
+            "key": str(hv.get("ansible_ssh_private_key_file") or ""),
+            "ssh_args": " ".join(str(hv.get(v) or "") for v in ("ansible_ssh_common_args",
+                                                               "ansible_ssh_extra_args")).strip(),
+            "store": str(store),
+            "root": paths.host_paths(store, hv.get("vnode_root"))["vnodes"],
+            "python": str(hv.get("ansible_python_interpreter") or "python3"),
+            "lan_ip": str(hv.get("vc_lan_ip") or ""),
+            "repl_key": paths.replication_key(hv.get("vc_host_etc")),
+            "repl_known_hosts": paths.replication_known_hosts(hv.get("vc_host_etc")),
+            "mbit": hv.get("vc_ft_replication_mbit")}
 
 
 def restore_plan(value, scans, dead, vnodes, home=None):

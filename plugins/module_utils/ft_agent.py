@@ -48,6 +48,7 @@ part on lease expiry, and the next FT operation discards the rest everywhere
 (``ckpt.partial_ids``); it is never restored.
 """
 
+import concurrent.futures
 import inspect
 import json
 import os
@@ -61,6 +62,7 @@ import threading
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
+from ansible_collections.vcluster.cluster.plugins.module_utils import paths as P
 from ansible_collections.vcluster.cluster.plugins.module_utils import replication as R
 from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
@@ -234,12 +236,53 @@ class RestoreWork:
         note(c, "restore of checkpoint %s: coordinator gone (%s); %s" % (c["ckpt"], why, what))
 
 
+class OpsWork:
+    """The steps around a checkpoint on one host (``"mode": "ops"``), each on
+    its own, with nothing to undo: ``scan`` the store and the vnodes,
+    ``delete`` checkpoints, ``push`` copies to peers (rsync, host to host),
+    ``accept`` received copies (verified against their manifests), write the
+    ``catalog``."""
+
+    PARALLEL = 4
+
+    def __init__(self, run, config, channel):
+        self.run, self.config, self.channel = run, config, channel
+
+    def do(self, op, req):
+        c = self.config
+        if op == "scan":
+            return H.scan(c["store"], c["cluster"], verify=bool(req.get("verify")), run=self.run, root=c.get("root"))
+        if op == "delete":
+            return H.delete(c["store"], c["cluster"], req.get("ids") or [])
+        if op == "push":
+            return self.push(req.get("copies") or [])
+        if op == "accept":
+            return [{"ckpt": item["ckpt"], "problems": {v: H.accept(c["store"], c["cluster"], item["ckpt"], v)
+                                                        for v in item["vnodes"]}} for item in req.get("items") or []]
+        if op == "catalog":
+            return H.write_catalog(c["store"], c["cluster"], req["catalog"])
+        raise H.HostError("unknown step %r" % op)
+
+    def push(self, copies):
+        c, repl = self.config, self.config.get("replication") or {}
+
+        def one(copy):
+            return H.push(copy, lambda ckpt, basis: R.push_argv(
+                C.vnode_dir(c["store"], c["cluster"], ckpt, copy["vnode"]), copy["peer"], repl["key"],
+                repl["known_hosts"], ckpt, copy["vnode"], basis=basis, mbit=repl.get("mbit")))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.PARALLEL) as pool:
+            return list(pool.map(one, copies))
+
+    def undo(self, why):
+        note(self.config, "coordinator gone (%s) between FT steps: nothing to undo" % why)
+
+
 def serve(inp, out, run, config):
     """Answer the coordinator's steps until ``exit``; when the coordinator is
     gone (module docstring: the lease), undo or finish the work. Returns
     {"exited": bool, "gone": why or None, "committed": bool (checkpoints)}."""
     channel = Channel(inp, out, config.get("lease") or LEASE, config.get("beat", BEAT))
-    work = (RestoreWork if config.get("mode") == "restore" else CheckpointWork)(run, config, channel)
+    work = {"restore": RestoreWork, "ops": OpsWork}.get(config.get("mode"), CheckpointWork)(run, config, channel)
     channel.send({"ready": True, "host": config.get("host")})
     why = None
     while True:
@@ -337,8 +380,8 @@ def bundle(sources):
 
 
 def program():
-    """The agent's program: replication, ckpt, vnode, ft_host and this module, as bundle() sends them."""
-    return bundle([("replication", inspect.getsource(R)), ("ckpt", inspect.getsource(C)), ("vnode", inspect.getsource(V)),
+    """The agent's program: paths, replication, ckpt, vnode, ft_host and this module, as bundle() sends them."""
+    return bundle([("paths", inspect.getsource(P)), ("replication", inspect.getsource(R)), ("ckpt", inspect.getsource(C)), ("vnode", inspect.getsource(V)),
                    ("ft_host", inspect.getsource(H)), ("ft_agent", inspect.getsource(sys.modules[__name__]))])
 
 

@@ -29,6 +29,7 @@ import tarfile
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
+from ansible_collections.vcluster.cluster.plugins.module_utils import replication as R
 from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
 
 FT_STATE = "ft.json"
@@ -419,6 +420,42 @@ def delete(store, cluster, ids):
 
 
 # --- receiving replicas ------------------------------------------------------
+
+def write_catalog(store, cluster, catalog):
+    """Write the catalog of ``cluster`` here; returns whether it changed."""
+    os.makedirs(os.path.join(store, cluster), mode=0o700, exist_ok=True)
+    path = os.path.join(store, cluster, C.CATALOG)
+    if read_json(path) == catalog:
+        return False
+    write_json(path, catalog)
+    return True
+
+
+def push(copy, argv_of, run=None):
+    """Push the copies of ``copy["vnode"]`` in the checkpoints ``copy["ids"]``
+    (oldest first) to ``copy["dst"]``, delta against its copy of
+    ``copy["basis"]`` (replication.chain_pushes); ``argv_of(ckpt, basis)``
+    gives the command of one push (replication.push_argv, run here, or
+    ckpt.push_command, run by the controller over SSH on the source).
+    Returns dict(copy, seconds, sent) or dict(copy, error)."""
+    run = run or subprocess.run
+    start, sent = time.monotonic(), 0
+    for ckpt, basis in R.chain_pushes(copy["ids"], copy["vnode"], copy.get("basis")):
+        what = "copy of checkpoint %s of %s from %s to %s" % (ckpt, copy["vnode"], copy.get("src"), copy["dst"])
+        try:
+            argv = argv_of(ckpt, basis)
+        except (R.ReplicationError, C.CheckpointError, KeyError) as exc:
+            return dict(copy, error="%s: %s" % (what, exc))
+        proc = run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        if proc.returncode:
+            err = proc.stderr.decode(errors="replace").strip()
+            hint = ("; deploy.yml sets up the replication keys and host keys (run it after adding or rebuilding "
+                    "a host)" if proc.returncode == 255 or "Permission denied" in err
+                    or "Host key verification failed" in err else "")
+            return dict(copy, error="%s failed (rc %d: %s)%s" % (what, proc.returncode, err[-500:], hint))
+        sent += R.sent_bytes(proc.stdout.decode(errors="replace")) or 0
+    return dict(copy, seconds=round(time.monotonic() - start, 3), sent=sent)
+
 
 def incoming_dir(store, cluster, ckpt, vnode):
     return os.path.join(C.ckpt_dir(store, cluster, ckpt), ".incoming-" + vnode)

@@ -134,3 +134,16 @@ def sent_bytes(stats_output):
             except (ValueError, IndexError):
                 return None
     return None
+
+
+def chain_pushes(ids, vnode, basis=None):
+    """[(ckpt, basis)] for pushing the chain members ``ids`` (oldest first)
+    of ``vnode``: the first against the peer's copy of checkpoint ``basis``
+    (when given), each later one against the one pushed before it (still in
+    the peer's incoming directory)."""
+    out = []
+    previous = stored(basis, vnode) if basis not in (None, "") else None
+    for ckpt in ids:
+        out.append((ckpt, previous))
+        previous = incoming(ckpt, vnode)
+    return out

@@ -63,31 +63,15 @@ copies:
 
 import concurrent.futures
 import os
-import subprocess
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
-from ansible_collections.vcluster.cluster.plugins.module_utils import replication as R
+from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
 
 
 def copy_one(copy, hosts, cluster):
-    start = time.monotonic()
-    sent = 0
-    basis = R.stored(copy["basis"], copy["vnode"]) if copy.get("basis") not in (None, "") else None
-    for ckpt in copy["ids"]:
-        what = "copy of checkpoint %s of %s from %s to %s" % (ckpt, copy["vnode"], copy["src"], copy["dst"])
-        try:
-            argv = C.push_command(hosts[copy["src"]], hosts[copy["dst"]], cluster, ckpt, copy["vnode"], basis)
-        except (C.CheckpointError, R.ReplicationError, KeyError) as exc:
-            return dict(copy, error="%s: %s" % (what, exc))
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-        if proc.returncode:
-            return dict(copy, error="%s failed (rc %d: %s)" % (
-                what, proc.returncode, proc.stderr.decode(errors="replace").strip()[-500:]))
-        sent += R.sent_bytes(proc.stdout.decode(errors="replace")) or 0
-        basis = R.incoming(ckpt, copy["vnode"])  # the next chain member is sent against this one
-    return dict(copy, seconds=round(time.monotonic() - start, 3), sent=sent)
+    src, dst = hosts.get(copy["src"], {}), hosts.get(copy["dst"], {})
+    return H.push(copy, lambda ckpt, basis: C.push_command(src, dst, cluster, ckpt, copy["vnode"], basis))
 
 
 def main():

@@ -226,13 +226,8 @@ def main():
             result = [H.restore_one(run, store, cluster, p["ckpt"], p["root"], v, net) for v in p["vnodes"]]
             changed = True
         else:  # catalog
-            os.makedirs(os.path.join(store, cluster), mode=0o700, exist_ok=True)
-            path = os.path.join(store, cluster, C.CATALOG)
-            old = H.read_json(path)
-            changed = old != p["catalog"]
-            if changed:
-                H.write_json(path, p["catalog"])
-            result = {"path": path, "catalog": p["catalog"]}
+            changed = H.write_catalog(store, cluster, p["catalog"])
+            result = {"path": os.path.join(store, cluster, C.CATALOG), "catalog": p["catalog"]}
     except (H.HostError, C.CheckpointError, OSError) as exc:
         module.fail_json(msg="%s on %s: %s" % (op, os.uname().nodename, exc), op=op)
     module.exit_json(changed=changed, result=result, seconds=round(time.monotonic() - start, 3))
