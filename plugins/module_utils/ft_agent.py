@@ -297,6 +297,14 @@ def serve(inp, out, run, config):
             channel.send({"ok": True, "result": "bye"})
             channel.done.set()
             return {"exited": True, "gone": None, "committed": getattr(work, "committed", False)}
+        if op in ("begin", "end") and config.get("mode") == "ops":
+            # An ops session runs a checkpoint's pause too (no second session
+            # to start): "begin" makes it a checkpoint's (its lease and undo),
+            # "end" (after the thaw) an ops session again.
+            work = CheckpointWork(run, dict(config, **req["config"]), channel) if op == "begin" else \
+                OpsWork(run, config, channel)
+            channel.send({"ok": True, "result": op})
+            continue
         start = time.monotonic()
         try:
             result = work.do(op, req)
@@ -354,6 +362,14 @@ def agent_main():
         watch(sys.stdin.fileno(), sys.stdout.buffer, config)
     else:
         serve(sys.stdin.buffer, sys.stdout.buffer, H.local_run, config)
+    # Done (undone, or exited when told): leave at once. A normal interpreter
+    # exit waits a second for the reader thread, blocked in stdin's read,
+    # to let go of the buffer's lock (measured: every session took 1 s to end).
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(0)  # pylint: disable=protected-access
 
 
 # --- the coordinator (on the controller) ---------------------------------------
@@ -506,25 +522,47 @@ def start(hosts, program, configs, argv_of, lease):
     return sessions, failures
 
 
-def coordinate(hosts, program, cluster, ckpt, max_chain, timeout=300, argv_of=None, lease=LEASE, stop_at=None):
+def begin(shared, hosts, configs, lease):
+    """Turn the ops sessions ``shared`` ({host: Session}) of ``hosts`` into a
+    checkpoint's (op "begin"); returns (sessions, failures)."""
+    sessions = [shared[name] for name in sorted(hosts) if name in shared and not shared[name].error]
+    failures = ["%s: no session" % name for name in sorted(hosts) if name not in shared or shared[name].error]
+    for s in sessions:
+        s.send({"op": "begin", "config": configs[s.host]})
+    answers = gather(sessions, 60, lease)
+    for s in sessions:
+        if s.error or not (answers.get(s.host) or {}).get("ok"):
+            failures.append("%s: %s" % (s.host, s.error or "no answer"))
+    return sessions, failures
+
+
+def coordinate(hosts, program, cluster, ckpt, max_chain, timeout=300, argv_of=None, lease=LEASE, stop_at=None,
+               shared=None):
     """Run one coordinated checkpoint over ``hosts`` ({host: {ssh..., store,
     root, vnodes, python}}). Returns a report: committed, pause (first freeze
     to last thaw, s), per-step seconds, per-host dumps, failures. It is
     committed only when every host committed; otherwise it is discarded
     everywhere (``abort`` with force: also where it was committed).
+    ``shared``: {host: Session} of ops agents to run it over (they are left
+    open, ops sessions again) instead of sessions of its own.
     ``stop_at`` (tests of the lease): return without a word after sending
     that step, as a coordinator that died there."""
     argv_of = argv_of or _agent_argv
     report = {"ckpt": ckpt, "committed": False, "failures": [], "steps": {}}
     members = sorted(hosts)
-    sessions, report["failures"] = start(
-        hosts, program, {name: {"store": h["store"], "root": h["root"], "cluster": cluster, "ckpt": ckpt,
-                                "vnodes": h["vnodes"], "max_chain": max_chain, "members": members}
-                         for name, h in hosts.items()}, argv_of, lease)
+    t_start = time.monotonic()
+    configs = {name: {"store": h["store"], "root": h["root"], "cluster": cluster, "ckpt": ckpt,
+                      "vnodes": h["vnodes"], "max_chain": max_chain, "members": members}
+               for name, h in hosts.items()}
+    if shared is None:
+        sessions, report["failures"] = start(hosts, program, configs, argv_of, lease)
+    else:
+        sessions, report["failures"] = begin(shared, hosts, configs, lease)
     try:
         if report["failures"]:
             report["failures"].insert(0, "not started (nothing was frozen)")
             return report
+        report["start"] = round(time.monotonic() - t_start, 4)
         t0 = time.monotonic()
         for op in ("freeze", "dump"):
             if op == stop_at:
@@ -558,9 +596,11 @@ def coordinate(hosts, program, cluster, ckpt, max_chain, timeout=300, argv_of=No
         report["steps"]["thaw"] = round(time.monotonic() - t, 4)
         report["pause"] = round(time.monotonic() - t0, 4)
         report["failures"] += failures
-        step(sessions, "exit", 30, lease)
+        t = time.monotonic()
+        step(sessions, "exit" if shared is None else "end", 30, lease)
+        report["exit"] = round(time.monotonic() - t, 4)
     finally:
-        for s in sessions:
+        for s in sessions if shared is None else ():
             s.close()
         report["failures"] = list(dict.fromkeys(report["failures"]))  # a dead host fails every later step too
     return report

@@ -101,7 +101,14 @@ def checkpoint(hosts, cluster, vnodes, sites, k, policy, retention, max_chain, l
     [hosts that hold copies]}. Raises CheckpointError (NoHost when no host
     answered) when nothing was committed; in check mode returns the plan."""
     program = program or A.program()
+    t0 = time.monotonic()
+    phases = {}
+
+    def phase(name):
+        phases[name] = round(time.monotonic() - t0 - sum(phases.values()), 3)
+
     ops = Ops(hosts, program, cluster, argv_of, lease)
+    phase("start")
     try:
         if not ops.sessions:
             raise NoHost("no compute host answered (%s: down, unreachable or not deployed); nothing was done. "
@@ -116,12 +123,13 @@ def checkpoint(hosts, cluster, vnodes, sites, k, policy, retention, max_chain, l
                     "down": sorted(set(hosts) - set(scans))}
         if partial:
             ops.call("delete", ids=partial)
+        phase("scan")
         report = A.coordinate({h: dict(hosts[h], vnodes=vs) for h, vs in plan["dumps"].items()}, program, cluster,
-                              plan["id"], max_chain, argv_of=argv_of or A._agent_argv,  # pylint: disable=W0212
-                              lease=lease)
+                              plan["id"], max_chain, lease=lease, shared=ops.sessions)
         if not report["committed"]:
             raise C.CheckpointError("checkpoint %d aborted and deleted: %s" % (plan["id"],
                                                                              "; ".join(report["failures"])))
+        phase("pause")
         started = clock()
         scans = ops.call("scan")
         live = {s: [h for h in hs if h in scans] for s, hs in sites.items()}
@@ -151,6 +159,7 @@ def checkpoint(hosts, cluster, vnodes, sites, k, policy, retention, max_chain, l
                         missing.append("%s: copy of %s (checkpoint %s) damaged on arrival (%s)" % (
                             dst, vnode, item["ckpt"], "; ".join(problems)))
         replicated = clock()
+        phase("replication")
         scans = ops.call("scan")
         dead = sorted(set(hosts) - set(scans))
         catalog = C.catalog_of(cluster, scans, dead, where=plan["where"], replicas=C.replicas_of(copies))
@@ -159,8 +168,10 @@ def checkpoint(hosts, cluster, vnodes, sites, k, policy, retention, max_chain, l
             ops.call("delete", ids=delete)
         published = C.without(catalog, delete)
         ops.call("catalog", catalog=published)
+        phase("catalog")
         result = ft_result.checkpoint(plan["id"], report, published["checkpoints"][str(plan["id"])], done, started,
                                       replicated, clock(), delete, warnings, missing)
+        result["phases"] = dict(phases, agents_start=report.get("start"), agents_exit=report.get("exit"))
         return {"result": result, "catalog": published, "missing": missing,
                 "down": sorted(set(ops.down) | set(dead))}
     finally:

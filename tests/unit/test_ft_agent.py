@@ -239,3 +239,22 @@ def test_migrate_plan_moves_the_vnode():
     scans["b1"]["copies"] = {"3": {"vn1": {"complete": True}}, "5": {"vn1": {"complete": True, "problems": ["x"]}},
                              "4": {"vn1": {"complete": True}}, "migrate": {"vn1": {"complete": True}}}
     assert C.migrate_plan(scans, vnodes, "vn1", "b1", ["a1", "b1"])["basis"] == 4
+
+
+def test_a_checkpoint_runs_over_open_ops_sessions_which_stay_open(tmp_path):
+    """coordinate(shared=...): the ops agents' sessions run the pause ("begin"
+    .. "end") and answer ops again afterwards: one session start per host for
+    the whole verb."""
+    hs = hosts(tmp_path, {"h1": [], "h2": []})
+    sessions, failures = A.start(hs, A.program(), {h: dict(c, mode="ops", cluster="demo") for h, c in hs.items()},
+                                 local, A.LEASE)
+    assert failures == []
+    shared = {s.host: s for s in sessions}
+    report = A.coordinate(hs, A.program(), "demo", 3, 3, lease=A.LEASE, shared=shared)
+    assert report["committed"] is True and report["failures"] == [], report
+    results, failures = A.step(sessions, "scan", 30)
+    assert failures == [] and all(r["result"]["committed"] == [3] for r in results.values())
+    A.step(sessions, "exit", 30)
+    for s in sessions:
+        s.close()
+        assert s.proc.returncode == 0
