@@ -620,6 +620,21 @@ def restore_plan(value, scans, dead, vnodes, home=None):
     return {"ckpt": ckpt, "plan": plan, "restore": restore, "fetch": fetch, "corrupt": sorted(set(corrupt))}
 
 
+def restore_lines(plan, dead):
+    """What a restore shows a person before it starts: the checkpoint, the
+    hosts down, one line per vnode (where, fetched from where, moved), the
+    damaged copies it skips (``plan``: restore_plan's)."""
+    lines = ["restoring checkpoint %d; hosts down: %s" % (plan["ckpt"], ", ".join(sorted(dead)) or "none")]
+    for vnode, step in sorted(plan["plan"].items()):
+        line = "%s: on %s" % (vnode, step["host"])
+        if step["source"] != step["host"]:
+            line += ", copy fetched from %s" % step["source"]
+        if step.get("moved"):
+            line += " (moved: its host is down)"
+        lines.append(line)
+    return lines + ["skipped a damaged copy: " + c for c in plan["corrupt"]]
+
+
 def ssh_argv(host):
     """ssh command line for a host {address, user, key, ssh_args}: BatchMode on,
     the inventory's options (host-key checking as it says) kept."""

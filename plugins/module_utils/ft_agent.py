@@ -241,7 +241,8 @@ class OpsWork:
     its own, with nothing to undo: ``scan`` the store and the vnodes,
     ``delete`` checkpoints, ``push`` copies to peers (rsync, host to host),
     ``accept`` received copies (verified against their manifests), write the
-    ``catalog``."""
+    ``catalog``, ``stop`` the project's vnodes here (those not in ``keep`` are
+    removed: a failed restore)."""
 
     PARALLEL = 4
 
@@ -261,6 +262,8 @@ class OpsWork:
                                                         for v in item["vnodes"]}} for item in req.get("items") or []]
         if op == "catalog":
             return H.write_catalog(c["store"], c["cluster"], req["catalog"])
+        if op == "stop":
+            return H.stop_all(self.run, c["root"], set(req.get("keep") or []))
         raise H.HostError("unknown step %r" % op)
 
     def push(self, copies):
@@ -298,11 +301,14 @@ def serve(inp, out, run, config):
             channel.done.set()
             return {"exited": True, "gone": None, "committed": getattr(work, "committed", False)}
         if op in ("begin", "end") and config.get("mode") == "ops":
-            # An ops session runs a checkpoint's pause too (no second session
-            # to start): "begin" makes it a checkpoint's (its lease and undo),
-            # "end" (after the thaw) an ops session again.
-            work = CheckpointWork(run, dict(config, **req["config"]), channel) if op == "begin" else \
-                OpsWork(run, config, channel)
+            # An ops session runs a checkpoint's pause or a restore too (no
+            # second session to start): "begin" makes it a checkpoint's or a
+            # restore's (their lease and undo), "end" an ops session again.
+            if op == "begin":
+                kind = RestoreWork if req["config"].get("mode") == "restore" else CheckpointWork
+                work = kind(run, dict(config, **req["config"]), channel)
+            else:
+                work = OpsWork(run, config, channel)
             channel.send({"ok": True, "result": op})
             continue
         start = time.monotonic()
@@ -614,20 +620,23 @@ def _vanish(sessions, op, report):
     return report
 
 
-def restore(hosts, program, cluster, ckpt, net, timeout=600, argv_of=None, lease=LEASE):
+def restore(hosts, program, cluster, ckpt, net, timeout=600, argv_of=None, lease=LEASE, shared=None):
     """Load checkpoint ``ckpt`` on every host of ``hosts`` ({host: {ssh...,
     store, root, python, vnodes: [{name, ip}]}}; every live host, also those
     restoring nothing: they stop their instances) with the processes frozen,
     then resume everywhere only when every host loaded. ``net``: {prefix,
     mtu, bridge, net_up, image_dir, image_suite}. Returns {loaded, resumed,
     steps, failures, per host results}. A host that fails to load -> nothing
-    resumes (the caller stops what was loaded)."""
+    resumes (the caller stops what was loaded). ``shared``: {host: Session}
+    of ops agents to run it over (left open, ops sessions again)."""
     argv_of = argv_of or _agent_argv
     report = {"ckpt": ckpt, "loaded": False, "resumed": False, "failures": [], "steps": {}}
-    sessions, report["failures"] = start(
-        hosts, program, {name: {"mode": "restore", "store": h["store"], "root": h["root"], "cluster": cluster,
-                                "ckpt": ckpt, "vnodes": h["vnodes"], "net": net} for name, h in hosts.items()},
-        argv_of, lease)
+    configs = {name: {"mode": "restore", "store": h["store"], "root": h["root"], "cluster": cluster, "ckpt": ckpt,
+                      "vnodes": h["vnodes"], "net": net} for name, h in hosts.items()}
+    if shared is None:
+        sessions, report["failures"] = start(hosts, program, configs, argv_of, lease)
+    else:
+        sessions, report["failures"] = begin(shared, hosts, configs, lease)
     try:
         if report["failures"]:
             report["failures"].insert(0, "not started (nothing was changed)")
@@ -645,9 +654,9 @@ def restore(hosts, program, cluster, ckpt, net, timeout=600, argv_of=None, lease
             # Nothing may resume by itself now: stop before leaving (the lease
             # would resume a host that did load).
             step(sessions, "stop", 120, lease)
-        step(sessions, "exit", 30, lease)
+        step(sessions, "exit" if shared is None else "end", 30, lease)
     finally:
-        for s in sessions:
+        for s in sessions if shared is None else ():
             s.close()
     return report
 

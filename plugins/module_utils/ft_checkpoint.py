@@ -25,15 +25,49 @@ copies that could not be made leave the checkpoint committed and are listed
 in the result's ``missing``.
 """
 
+import json
+import os
 import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_agent as A
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_result
+from ansible_collections.vcluster.cluster.plugins.module_utils import paths
+from ansible_collections.vcluster.cluster.plugins.module_utils import testbed
 
 
 class NoHost(C.CheckpointError):
     """No compute host answered."""
+
+
+def plain(value):
+    """Rendered values (an action plugin's arguments) as plain JSON data."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def no_host(verb, hosts):
+    return NoHost("%s: no compute host answered (%s: down, unreachable or not deployed); nothing was done. "
+                  "deploy.yml builds the cluster." % (verb, ", ".join(sorted(hosts)) or "the inventory has none"))
+
+
+def live_hosts(hosts, emulated, verb, netns_dir="/run/netns"):
+    """The hosts of ``hosts`` that may be up: an emulated host whose network
+    namespace is gone (scripts/fault, destroy.yml) is down and never
+    contacted (its address would be routed off this machine)."""
+    live = {name: access for name, access in sorted(hosts.items())
+            if name not in emulated or os.path.exists(os.path.join(netns_dir, testbed.netns_name(name)))}
+    if not live:
+        raise no_host(verb, hosts)
+    return live
+
+
+def write_catalog(cluster, controller_dir, catalog):
+    """The controller's copy of the catalog (0600, replaced whole)."""
+    os.makedirs(paths.cluster_dir(cluster, controller_dir), mode=0o700, exist_ok=True)
+    path = paths.catalog_path(cluster, controller_dir)
+    with open(os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(catalog, f, indent=4, sort_keys=True)
+    os.replace(path + ".tmp", path)
 
 
 class Ops:
@@ -78,7 +112,7 @@ class Ops:
             s.close()
 
 
-def _accepts(copies):
+def accepts(copies):
     """{dst: [{ckpt, vnodes}]}: what each peer verifies and keeps."""
     out = {}
     for c in copies:
@@ -111,8 +145,7 @@ def checkpoint(hosts, cluster, vnodes, sites, k, policy, retention, max_chain, l
     phase("start")
     try:
         if not ops.sessions:
-            raise NoHost("no compute host answered (%s: down, unreachable or not deployed); nothing was done. "
-                         "deploy.yml builds the cluster." % (", ".join(sorted(hosts)) or "none is up"))
+            raise no_host("checkpoint.yml", hosts)
         scans = ops.call("scan")
         partial = C.partial_ids(scans)
         plan = C.checkpoint_plan(scans, vnodes)
@@ -146,9 +179,9 @@ def checkpoint(hosts, cluster, vnodes, sites, k, policy, retention, max_chain, l
             done += [dict(c, error="copy of %s from %s to %s: %s" % (c["vnode"], c["src"], c["dst"], why))
                      for c in by_src[host]]
         done = [{key: value for key, value in c.items() if key != "peer"} for c in done]
-        accepted = ops.call("accept", per_host={h: {"items": items} for h, items in _accepts(done).items()})
+        accepted = ops.call("accept", per_host={h: {"items": items} for h, items in accepts(done).items()})
         missing = [c["error"] for c in done if c.get("error")]
-        for dst in sorted(_accepts(done)):
+        for dst in sorted(accepts(done)):
             if dst not in accepted:
                 missing.append("%s: the received copies were not verified (%s)" % (
                     dst, ops.errors.get(dst) or ops.down.get(dst) or "no answer"))

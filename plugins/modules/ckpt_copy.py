@@ -9,10 +9,10 @@ short_description: Have hosts push vnode checkpoints to their peers over SSH
 description:
   - Runs on the controller. For every copy C({vnode, src, dst, ids, basis}), asks host C(src) (over the
     controller's SSH) to push the directory of I(vnode) in each checkpoint of I(ids) straight to host C(dst) over
-    the site LANs: rsync over SSH with C(src)'s replication key, which C(dst) authorizes only for rsync writes into
+    the site LANs - rsync over SSH with C(src)'s replication key, which C(dst) authorizes only for rsync writes into
     its store (rrsync), C(dst)'s host key checked, at the lowest CPU and I/O priority, capped at C(src)'s
     C(vc_ft_replication_mbit). The checkpoint's bytes never pass through the controller.
-  - Delta: the first id is sent against C(dst)'s copy of checkpoint I(basis) of the vnode (when given), each
+  - Delta - the first id is sent against C(dst)'s copy of checkpoint I(basis) of the vnode (when given), each
     later id against the one pushed before it; identical files are hard-linked, not stored twice.
   - The copy lands in an incoming directory; the receiving host verifies it against its manifest and moves it into
     place afterwards (C(vcluster.cluster.ckpt_host op=accept)); a copy counts only once its checksums match.

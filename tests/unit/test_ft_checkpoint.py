@@ -4,6 +4,7 @@ containers: what it refuses, and that a refusal changes nothing. The whole
 checkpoint, with vnodes, replicas and faults, is tested end to end
 (tests/integration/test_ft.py, molecule/ft)."""
 
+import json
 import os
 import shlex
 import sys
@@ -34,7 +35,7 @@ def run(hs, vnodes, **kw):
 
 
 def test_no_host_answers(tmp_path):
-    with pytest.raises(F.NoHost, match=r"no compute host answered \(h1, h2: down"):
+    with pytest.raises(F.NoHost, match=r"checkpoint.yml: no compute host answered \(h1, h2: down"):
         run(hosts(tmp_path), [{"name": "vn1", "host": "h1", "ip": "10.1.0.1"}], argv_of=lambda h: ["false"])
 
 
@@ -66,4 +67,18 @@ def test_peers_accept_what_was_pushed_to_them_grouped_by_checkpoint():
     done = [{"vnode": "vn1", "src": "a", "dst": "b", "ids": [3, 4]},
             {"vnode": "vn2", "src": "c", "dst": "b", "ids": [4]},
             {"vnode": "vn3", "src": "a", "dst": "c", "ids": [4], "error": "refused"}]
-    assert F._accepts(done) == {"b": [{"ckpt": 3, "vnodes": ["vn1"]}, {"ckpt": 4, "vnodes": ["vn1", "vn2"]}]}
+    assert F.accepts(done) == {"b": [{"ckpt": 3, "vnodes": ["vn1"]}, {"ckpt": 4, "vnodes": ["vn1", "vn2"]}]}
+
+
+def test_gone_emulated_hosts_are_down_and_never_contacted(tmp_path):
+    (tmp_path / "vcl-a-h1").write_text("")
+    hs = {"a-h1": {}, "a-h2": {}, "real": {}}
+    assert sorted(F.live_hosts(hs, ["a-h1", "a-h2"], "checkpoint.yml", netns_dir=str(tmp_path))) == ["a-h1", "real"]
+    with pytest.raises(F.NoHost, match=r"^restore.yml: no compute host answered \(a-h1, a-h2: down"):
+        F.live_hosts({"a-h1": {}, "a-h2": {}}, ["a-h1", "a-h2"], "restore.yml", netns_dir=str(tmp_path / "none"))
+
+
+def test_the_controllers_catalog_is_private(tmp_path):
+    F.write_catalog("demo", str(tmp_path), {"serial": 1})
+    path = tmp_path / "demo" / "catalog.json"
+    assert json.loads(path.read_text()) == {"serial": 1} and (path.stat().st_mode & 0o777) == 0o600
