@@ -33,20 +33,6 @@ def scans(hostvars, hosts, var):
     return {"scans": found, "dead": sorted(dead)}
 
 
-def failures(hostvars, hosts, var):
-    """["host: reason", ...] for the hosts whose registered ``var`` is
-    unreachable or failed (a host that ran nothing for ``var`` counts as
-    unreachable: it left the play)."""
-    out = []
-    for host in hosts:
-        res = hostvars[host].get(var) if host in hostvars else None
-        if not isinstance(res, dict) or res.get("unreachable"):
-            out.append("%s: unreachable" % host)
-        elif res.get("failed"):
-            out.append("%s: %s" % (host, res.get("msg") or "failed"))
-    return out
-
-
 def deploy_placement(state, vnodes, catalog=None, recreate=None):
     """{vnode: {host, why, moved}} for deploy.yml (ckpt.deploy_placement)."""
     return ckpt.deploy_placement(state["scans"], vnodes, (catalog or {}).get("placement") or {},
@@ -77,38 +63,8 @@ def partial(state):
     return ckpt.partial_ids(state["scans"])
 
 
-def checkpoint_plan(state, vnodes):
-    return ckpt.checkpoint_plan(state["scans"], vnodes)
-
-
-def replication_plan(state, ckpt_id, where, sites, k, policy, previous=None):
-    live_sites = {s: [h for h in hs if h in state["scans"]] for s, hs in sites.items()}
-    copies, warnings = ckpt.replication_plan(int(ckpt_id), state["scans"], where, live_sites, int(k), policy,
-                                             previous=previous)
-    return {"copies": copies, "warnings": warnings}
-
-
-def replicas_of(copies):
-    return ckpt.replicas_of(copies)
-
-
 def catalog(state, cluster, where=None, replicas=None):
     return ckpt.catalog_of(cluster, state["scans"], state["dead"], where=where, replicas=replicas)
-
-
-def retention(state, keep):
-    return ckpt.retention_ids(state["scans"], keep)
-
-
-def restore_plan(state, value, vnodes):
-    previous = ckpt.newest_catalog(state["scans"])
-    return ckpt.restore_plan(value, state["scans"], set(state["dead"]), vnodes,
-                             home=previous.get("placement") or None)
-
-
-def locate(state, vnodes):
-    where, problems = ckpt.locate(state["scans"], vnodes)
-    return {"where": where, "problems": problems}
 
 
 def holders(sites, gateways=()):
@@ -145,17 +101,6 @@ def replication_peers(keys, model, host):
                                                             "hostkey": keys[h]["hostkey"]} for h in peers})}
     except replication.ReplicationError as err:
         raise AnsibleFilterError(str(err)) from err
-
-
-def plan_line(pair):
-    """One line of a restore plan: (vnode, {host, source, moved})."""
-    vnode, step = pair
-    line = "%s: on %s" % (vnode, step["host"])
-    if step["source"] != step["host"]:
-        line += ", copy fetched from %s" % step["source"]
-    if step.get("moved"):
-        line += " (moved: its host is down)"
-    return line
 
 
 def plan_hosts(plan):
@@ -198,48 +143,24 @@ def result_path(cluster, controller_dir, verb):
     return ft_result.path(paths.cluster_dir(cluster, controller_dir), verb)
 
 
-def copy_problems(copies, hostvars, hosts, var):
-    """The copies a checkpoint could not make: ckpt_copy's errors, then the
-    copies a peer found damaged on arrival (its registered ``var``, a loop of
-    ckpt_host op=accept)."""
-    out = [c["error"] for c in copies or [] if c.get("error")]
-    for host in hosts:
-        for res in (hostvars.get(host, {}).get(var) or {}).get("results", []):
-            for vnode, problems in sorted((res.get("result") or {}).items()):
-                if problems:
-                    out.append("%s: copy of %s damaged on arrival (%s)" % (host, vnode, "; ".join(problems)))
-    return out
-
-
 class FilterModule:
     def filters(self):
         return {
-            "vc_ft_checkpoint_result": ft_result.checkpoint,
-            "vc_ft_restore_result": ft_result.restore,
             "vc_ft_migrate_result": ft_result.migrate,
             "vc_ft_result_line": ft_result.line,
             "vc_ft_result_path": result_path,
-            "vc_ft_copy_problems": copy_problems,
             "vc_ft_scans": scans,
-            "vc_ft_failures": failures,
-            "vc_ft_checkpoint_plan": _wrap(checkpoint_plan),
             "vc_ft_partial": partial,
             "vc_ft_rebalance_plan": rebalance_plan,
             "vc_ft_deploy_placement": _wrap(deploy_placement),
             "vc_ft_local_vnodes": local_vnodes,
             "vc_ft_placement_lines": placement_lines,
             "vc_ft_placement_recreate": placement_recreate,
-            "vc_ft_replication_plan": _wrap(replication_plan),
-            "vc_ft_replicas_of": replicas_of,
             "vc_ft_catalog": _wrap(catalog),
-            "vc_ft_retention": _wrap(retention),
-            "vc_ft_restore_plan": _wrap(restore_plan),
-            "vc_ft_locate": locate,
             "vc_ft_holders": holders,
             "vc_ft_listing": listing,
             "vc_ft_migrate_plan": _wrap(migrate_plan),
             "vc_ft_damaged": damaged,
-            "vc_ft_plan_line": plan_line,
             "vc_ft_plan_hosts": plan_hosts,
             "vc_ft_ssh_hosts": ssh_hosts,
             "vc_ft_replication_peers": replication_peers,

@@ -24,7 +24,7 @@ def test_collection_builds_installs_and_its_plugins_load(tmp_path):
     subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "--force", "-p", str(dest),
                     str(archive)], cwd=tmp_path, check=True, capture_output=True, text=True)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(dest))
-    doc = subprocess.run([str(BIN / "ansible-doc"), "-t", "module", "vcluster.cluster.ckpt_restore"], cwd=tmp_path,
+    doc = subprocess.run([str(BIN / "ansible-doc"), "-t", "module", "vcluster.cluster.ft_restore"], cwd=tmp_path,
                          env=env, check=True, capture_output=True, text=True).stdout
     assert str(dest / "ansible_collections" / "vcluster" / "cluster" / "plugins" / "modules") in doc
     filters = subprocess.run([str(BIN / "ansible-doc"), "-t", "filter", "-l", "vcluster.cluster"], cwd=tmp_path,
