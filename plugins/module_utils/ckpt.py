@@ -420,6 +420,28 @@ def checkpoint_plan(scans, vnodes):
     return {"id": next_id(seen), "dumps": dumps, "where": where}
 
 
+def chain_ids(scans, ckpt):
+    """The checkpoint ids a restore of ``ckpt`` reads: ``ckpt`` and every
+    parent of its vnodes' file-system chains, as any host's copies record
+    them (the copies a restore verifies)."""
+    parents = {}
+    for scan in scans.values():
+        for cid, copies in (scan.get("copies") or {}).items():
+            for vnode, info in (copies or {}).items():
+                if info.get("parent") is not None:
+                    parents[(str(cid), vnode)] = str(info["parent"])
+    ids, todo = set(), [(str(ckpt), v) for scan in scans.values()
+                        for v in ((scan.get("copies") or {}).get(str(ckpt)) or {})]
+    while todo:
+        cid, vnode = todo.pop()
+        if (cid, vnode) in ids:
+            continue
+        ids.add((cid, vnode))
+        if (cid, vnode) in parents:
+            todo.append((parents[(cid, vnode)], vnode))
+    return sorted({int(cid) for cid, _v in ids} | {int(ckpt)})
+
+
 def chain_at(scan, ckpt, vnode):
     """Chain of ids (oldest first) of ``vnode`` at ``ckpt`` in one host's scan,
     or None when a member is missing, incomplete or (when verified) damaged."""

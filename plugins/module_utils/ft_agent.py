@@ -252,7 +252,9 @@ class OpsWork:
     def do(self, op, req):
         c = self.config
         if op == "scan":
-            return H.scan(c["store"], c["cluster"], verify=bool(req.get("verify")), run=self.run, root=c.get("root"))
+            verify = req.get("verify")
+            verify = {int(i) for i in verify} if isinstance(verify, list) else bool(verify)
+            return H.scan(c["store"], c["cluster"], verify=verify, run=self.run, root=c.get("root"))
         if op == "delete":
             return H.delete(c["store"], c["cluster"], req.get("ids") or [])
         if op == "push":

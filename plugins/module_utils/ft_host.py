@@ -101,7 +101,8 @@ def running_vnodes(run, root):
 def scan(store, cluster, verify=False, run=None, root=None):
     """What this host's store holds for ``cluster``: every checkpoint id seen,
     which are prepared/committed here, and per id and vnode the copy's
-    meta (parent, origin, size) and, with ``verify``, its problems; with
+    meta (parent, origin, size) and, with ``verify`` (True: every copy; a
+    list: the copies of those checkpoint ids), its problems; with
     ``root``, the vnodes present on the host and their state; the catalog."""
     top = os.path.join(store, cluster)
     result = {"ids": [], "committed": [], "prepared": [], "copies": {}, "incoming": [],
@@ -134,7 +135,7 @@ def scan(store, cluster, verify=False, run=None, root=None):
                         "parent": manifest.get("parent"), "origin": manifest.get("origin"),
                         "time": manifest.get("time"), "image": manifest.get("image"),
                         "ip": manifest.get("ip")}
-                if verify:
+                if verify is True or (verify and ckpt in verify):
                     info["problems"] = C.verify(vdir)
                 copies[vnode] = info
             result["copies"][str(ckpt)] = copies

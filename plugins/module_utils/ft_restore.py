@@ -3,8 +3,8 @@ action plugin ``vcluster.cluster.ft_restore``.
 
 Over one ops-agent session per compute host (ft_checkpoint.Ops):
 
-1. scan and verify every copy on the hosts that answer (the others count as
-   down); plan the restore (ckpt.restore_plan: refuses, with nothing
+1. scan the hosts that answer (the others count as down), verify the copies
+   the restore reads (the checkpoint and its file-system chains); plan the restore (ckpt.restore_plan: refuses, with nothing
    changed, when a vnode has no verified copy on a live host); discard the
    checkpoints not committed everywhere;
 2. the hosts that hold a copy a restoring host lacks push it there (rsync,
@@ -40,9 +40,12 @@ def restore(hosts, cluster, vnodes, value, net, lease=A.LEASE, program=None, arg
     try:
         if not ops.sessions:
             raise no_host("restore.yml", hosts)
-        scans = ops.call("scan", verify=True)
+        # Verify the copies the restore reads (the checkpoint and its chains), not every copy of every checkpoint.
+        scans = ops.call("scan")
+        ckpt = C.parse_ckpt(value, C.committed_ids(scans))
+        scans = ops.call("scan", verify=C.chain_ids(scans, ckpt))
         dead = sorted(set(hosts) - set(scans))
-        plan = C.restore_plan(value, scans, dead, vnodes,
+        plan = C.restore_plan(ckpt, scans, dead, vnodes,
                               home=C.newest_catalog(scans).get("placement") or None)
         lines = C.restore_lines(plan, dead)
         if check:

@@ -420,3 +420,12 @@ def test_rebalance_moves_back_only_to_a_live_inventory_host():
                              "vnode vn2 stays on b2: its inventory host b1 does not answer"]
     scans["a1"] = host_scan(vnodes={})
     assert ckpt.rebalance_plan(scans, MODEL)["moves"] == [{"vnode": "vn1", "src": "a2", "to": "a1"}]
+
+
+def test_a_restore_verifies_the_checkpoint_and_its_chains_only():
+    scans = {"a1": {"copies": {"3": {"vn1": {"parent": 2}, "vn2": {"parent": None}},
+                               "2": {"vn1": {"parent": 1}}, "1": {"vn1": {"parent": None}}, "4": {"vn1": {"parent": 3}}}},
+             "b1": {"copies": {"3": {"vn3": {"parent": 1}}, "1": {"vn3": {}}, "2": {"vn2": {}}}}}
+    assert ckpt.chain_ids(scans, 3) == [1, 2, 3]
+    assert ckpt.chain_ids(scans, 2) == [1, 2]
+    assert ckpt.chain_ids({}, 5) == [5]

@@ -452,3 +452,12 @@ def test_rebuild_after_a_directory_became_a_file(vnode, tmp_path):
     dump(run, store, root, 2)
     H.rebuild_layer(run, store, CLUSTER, 2, "vn1", str(tmp_path / "out"))
     assert tree(str(tmp_path / "out")) == tree(upper)
+
+
+def test_scan_verifies_only_the_checkpoints_asked_for(tmp_path):
+    for ckpt_id in (1, 2):
+        top = fake_copy(tmp_path, ckpt_id, "vn1")
+        write(os.path.join(top, "fs.tar"), "rotten")
+    got = H.scan(str(tmp_path), CLUSTER, verify={2})["copies"]
+    assert "problems" not in got["1"]["vn1"] and got["2"]["vn1"]["problems"] == ["fs.tar: sha256 mismatch"]
+    assert H.scan(str(tmp_path), CLUSTER, verify=True)["copies"]["1"]["vn1"]["problems"]
