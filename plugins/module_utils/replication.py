@@ -106,13 +106,16 @@ def push_argv(source_dir, peer, key, known_hosts_file, ckpt, vnode, basis=None, 
     ssh = ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
            "-o", "UserKnownHostsFile=" + known_hosts_file, "-o", "HostKeyAlgorithms=ssh-ed25519",
            "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
-    # --checksum: a file counts as unchanged (hard-linked to the basis) only
-    # when its content matches; rsync's default quick check (size and mtime
-    # to the whole second) links a same-sized file rewritten within the
-    # second, and rrsync refuses the nanosecond check (--modify-window=-1).
-    argv = ["nice", "-n", "19", "ionice", "-c", "3", "rsync", "-a", "--checksum", "--delete", "--stats", "--mkpath",
+    argv = ["nice", "-n", "19", "ionice", "-c", "3", "rsync", "-a", "--delete", "--stats", "--mkpath",
             "-e", shlex.join(ssh)]
     if basis:
+        # --checksum: a file counts as unchanged (hard-linked to the basis)
+        # only when its content matches; rsync's default quick check (size
+        # and mtime to the whole second) links a same-sized file rewritten
+        # within the second, and rrsync refuses the nanosecond check
+        # (--modify-window=-1). Without a basis there is nothing to compare:
+        # no checksums (they cost a read of every file on both sides).
+        argv.append("--checksum")
         if basis.startswith("/") or ".." in basis.split("/"):
             raise ReplicationError("the basis %r must be relative to the peer's store" % (basis,))
         # rrsync anchors a leading '/' at its root (a plain relative path would

@@ -459,5 +459,6 @@ def test_scan_verifies_only_the_checkpoints_asked_for(tmp_path):
         top = fake_copy(tmp_path, ckpt_id, "vn1")
         write(os.path.join(top, "fs.tar"), "rotten")
     got = H.scan(str(tmp_path), CLUSTER, verify={2})["copies"]
-    assert "problems" not in got["1"]["vn1"] and got["2"]["vn1"]["problems"] == ["fs.tar: sha256 mismatch"]
+    assert "problems" not in got["1"]["vn1"] and got["2"]["vn1"]["problems"] == [
+        "fs.tar has 6 bytes, the manifest says 8"]
     assert H.scan(str(tmp_path), CLUSTER, verify=True)["copies"]["1"]["vn1"]["problems"]
