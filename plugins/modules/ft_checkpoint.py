@@ -20,24 +20,6 @@ description:
     retention deletes the checkpoints beyond I(retention) everywhere.
   - Copies that could not be made leave the checkpoint committed; they are listed in C(missing).
 options:
-  cluster:
-    description: The cluster's name.
-    type: str
-    required: true
-  hosts:
-    description: Per compute host, how to reach it and its paths (filter C(vcluster.cluster.vc_ft_ssh_hosts)).
-    type: dict
-    required: true
-  emulated:
-    description: The emulated hosts; one whose network namespace is gone is down and never contacted.
-    type: list
-    elements: str
-    default: []
-  vnodes:
-    description: The model's vnodes C({name, host, ip}).
-    type: list
-    elements: dict
-    required: true
   sites:
     description: Per site, the hosts that may hold copies.
     type: dict
@@ -59,24 +41,11 @@ options:
     description: Longest chain of incremental file-system saves.
     type: int
     required: true
-  lease:
-    description: Seconds an agent waits without a word from the controller before it acts alone.
-    type: float
-    required: true
-  controller_dir:
-    description: The controller's FT directory (its copy of the catalog goes to C(<controller_dir>/<cluster>/)).
-    type: path
-    required: true
 attributes:
   check_mode:
     support: full
     description: Scans and plans; changes nothing and returns the plan.
-  diff_mode:
-    support: none
-    description: Nothing to show.
-  platform:
-    platforms: posix
-    description: Runs on the controller; the hosts need SSH, Python 3, LXC, CRIU and rsync.
+extends_documentation_fragment: vcluster.cluster.ft_agents
 author: vcluster team
 """
 
