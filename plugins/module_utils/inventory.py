@@ -422,7 +422,7 @@ def validate(model):
             if c.value(owner, variable, value, lambda v: isinstance(v, str) and PLAIN_FILE_RE.match(v)
                        and os.path.normpath(v) == v, "an absolute file path (no '..', no spaces)",
                        "e.g. %s, or remove it for the default" % SSH_FILE_EXAMPLES[variable]) \
-                    and h["emulated"] and value == SSH_FILE_EXAMPLES[variable]:
+                    and h["emulated"] and not h["gateway"] and value == SSH_FILE_EXAMPLES[variable]:
                 c.error(owner, "%s %s is this machine's own file, which emulated hosts share; give the testbed's "
                                "file of the host (inventories/local/group_vars/emulated/testbed.yml)"
                         % (variable, value))
