@@ -130,12 +130,14 @@ def foreign_namespaces(spec, record, existing):
 def sshd_config(host, state_dir):
     """sshd configuration of one emulated host."""
     ssh = os.path.join(host["dir"], "ssh")
+    # A compute host listens on its site LAN too: its peers push checkpoint
+    # copies there (replication keys, rrsync-restricted). A gateway only on
+    # the management network.
+    listen = [host["mgmt_ip"]] + ([] if host.get("forwarding") else [host["lan_ip"]])
     return "\n".join([
         "# Written by vcluster.cluster.testbed: sshd of the emulated host %s" % host["name"],
-        "# (network namespace %s, UTS namespace %s)." % (host["netns"], host["uts"]),
-        "ListenAddress %s" % host["mgmt_ip"],
-        # the site LAN too: peers push checkpoint copies there (replication keys, rrsync-restricted)
-        "ListenAddress %s" % host["lan_ip"],
+        "# (network namespace %s, UTS namespace %s)." % (host["netns"], host["uts"])]
+        + ["ListenAddress %s" % address for address in listen] + [
         "Port 22",
         "HostKey %s" % host["hostkey"],
         "PidFile %s" % os.path.join(ssh, "sshd.pid"),

@@ -359,7 +359,7 @@ def test_host_killed_during_restore_then_restore_again(reference):
     deploy()
     job = start_job()
     time.sleep(5)
-    checkpoint()
+    ckpt, _ = checkpoint()
     proc, log = background("restore.yml")
     fault("b-h1", when="restore")
     rc, out = finish(proc, log)
@@ -368,6 +368,25 @@ def test_host_killed_during_restore_then_restore_again(reference):
     assert rc == 0 and "hosts down: b-h1" in out, out[-8000:]
     assert result_of(job) == reference
     # A copy a restore used is still a verified copy (CRIU writes its log and statistics next to the images).
+    rc, out = playbook("restore.yml")
+    assert rc == 0 and "damaged" not in out, out[-8000:]
+    # A copy rots on its host (same size, same mtime, other bytes): the restore skips it, the peer that holds the
+    # other copy pushes it there (it was the basis: its damage does not spread), and the copy is whole again.
+    with open(CATALOG) as f:
+        vnodes = json.load(f)["checkpoints"][str(ckpt)]["vnodes"]
+    vnode, home = next((v, i["origin"]) for v, i in sorted(vnodes.items()) if i["origin"] != "b-h1"
+                       and [h for h in i["copies"] if h not in (i["origin"], "b-h1")])
+    images = pathlib.Path(STATE_DIR, "hosts", home, "disk", "demo", str(ckpt), vnode, "images")
+    page = sorted(images.glob("pages-*.img"), key=lambda p: p.stat().st_size)[-1]
+    stat = page.stat()
+    with open(page, "r+b") as f:
+        f.seek(4096)
+        f.write(b"rot" * 100)
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    rc, out = playbook("restore.yml")
+    text = flat(out)
+    assert rc == 0 and "skipped a damaged copy: %s: checkpoint %d of %s" % (home, ckpt, vnode) in text, out[-8000:]
+    assert "%s: on %s, copy fetched from" % (vnode, home) in text, out[-8000:]
     rc, out = playbook("restore.yml")
     assert rc == 0 and "damaged" not in out, out[-8000:]
     rc, out = playbook("destroy.yml")

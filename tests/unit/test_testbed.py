@@ -179,6 +179,14 @@ def test_a_namespace_no_record_names_belongs_to_another_cluster():
     assert tb.foreign_namespaces(spec, dict(spec, hosts=spec["hosts"][:1]), existing) == ["a-h2"]
 
 
+def test_sshd_listens_on_the_lan_of_compute_hosts_only(spec):
+    for host in spec["hosts"]:
+        listen = [line.split()[1] for line in tb.sshd_config(host, "/state").splitlines()
+                  if line.startswith("ListenAddress")]
+        assert listen == [host["mgmt_ip"]] + ([] if host["forwarding"] else [host["lan_ip"]]), host["name"]
+    assert any(h["forwarding"] for h in spec["hosts"]) and not all(h["forwarding"] for h in spec["hosts"])
+
+
 def test_sshd_of_an_emulated_host_does_not_run_the_controllers_shell_start_up_files(spec):
     config = tb.sshd_config(spec["hosts"][0], "/state").splitlines()
     assert "SetEnv SHLVL=1" in config  # bash reads ~/.bashrc for an sshd command only at SHLVL 1

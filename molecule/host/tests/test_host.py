@@ -58,6 +58,14 @@ def test_gateways_reach_each_other_over_wan(host):
         assert host.run("ping -c1 -W2 198.19.0.2").rc == 0
 
 
-def test_sshd_listens_only_on_management_address(host):
-    listening = host.check_output("ss -Htln sport = :22 | awk '{print $4}'").split()
-    assert listening and all(addr.startswith("10.239.0.") for addr in listening)
+def test_sshd_listens_on_management_and_compute_hosts_on_their_lan(host):
+    """Gateways: the management address only; compute hosts also their site LAN address (peers push checkpoint
+    copies there), never the WAN."""
+    listening = sorted(host.check_output("ss -Htln sport = :22 | awk '{print $4}'").split())
+    management = [addr for addr in listening if addr.startswith("10.239.0.")]
+    lan = [addr for addr in listening if not addr.startswith("10.239.0.")]
+    assert len(management) == 1, listening
+    if name_of(host).startswith("mh-gw"):
+        assert lan == [], listening
+    else:
+        assert len(lan) == 1 and lan[0].startswith("10.239.") and not lan[0].startswith("10.239.0."), listening
