@@ -241,8 +241,7 @@ class OpsWork:
     its own, with nothing to undo: ``scan`` the store and the vnodes,
     ``delete`` checkpoints, ``push`` copies to peers (rsync, host to host),
     ``accept`` received copies (verified against their manifests), write the
-    ``catalog``, ``stop`` the project's vnodes here (those not in ``keep`` are
-    removed: a failed restore)."""
+    ``catalog``."""
 
     PARALLEL = 4
 
@@ -264,8 +263,6 @@ class OpsWork:
                                                         for v in item["vnodes"]}} for item in req.get("items") or []]
         if op == "catalog":
             return H.write_catalog(c["store"], c["cluster"], req["catalog"])
-        if op == "stop":
-            return H.stop_all(self.run, c["root"], set(req.get("keep") or []))
         raise H.HostError("unknown step %r" % op)
 
     def push(self, copies):

@@ -105,6 +105,36 @@ class Ops:
                 results[s.host] = ans["result"]
         return results
 
+    def copy(self, copies, hosts):
+        """Each source host pushes its copies ({vnode, src, dst, ids, basis})
+        to their peers (LAN addresses from ``hosts``), then each peer verifies
+        and keeps what it received. Returns (the copies, those that failed
+        with ``error``; the problems: failed copies, damaged arrivals)."""
+        by_src = {}
+        for c in copies:
+            by_src.setdefault(c["src"], []).append(dict(c, peer=hosts[c["dst"]]["lan_ip"]))
+        pushed = self.call("push", per_host={h: {"copies": cs} for h, cs in by_src.items()})
+        done = [r for h in sorted(pushed) for r in pushed[h]]
+        for host in sorted(set(by_src) - set(pushed)):
+            why = self.errors.get(host) or self.down.get(host) or "%s: no answer" % host
+            done += [dict(c, error="copy of %s from %s to %s: %s" % (c["vnode"], c["src"], c["dst"], why))
+                     for c in by_src[host]]
+        done = [{key: value for key, value in c.items() if key != "peer"} for c in done]
+        received = accepts(done)
+        accepted = self.call("accept", per_host={h: {"items": items} for h, items in received.items()})
+        problems = [c["error"] for c in done if c.get("error")]
+        for dst in sorted(received):
+            if dst not in accepted:
+                problems.append("%s: the received copies were not verified (%s)" % (
+                    dst, self.errors.get(dst) or self.down.get(dst) or "no answer"))
+                continue
+            for item in accepted[dst]:
+                for vnode, found in sorted(item["problems"].items()):
+                    if found:
+                        problems.append("%s: copy of %s (checkpoint %s) damaged on arrival (%s)" % (
+                            dst, vnode, item["ckpt"], "; ".join(found)))
+        return done, problems
+
     def close(self):
         for s in self.sessions.values():
             s.send({"op": "exit"})
@@ -168,29 +198,7 @@ def checkpoint(hosts, cluster, vnodes, sites, k, policy, retention, max_chain, l
         live = {s: [h for h in hs if h in scans] for s, hs in sites.items()}
         copies, warnings = C.replication_plan(plan["id"], scans, plan["where"], live, int(k), policy,
                                               previous=C.newest_catalog(scans).get("replicas") or {})
-        todo = [c for c in copies if c["ids"]]
-        by_src = {}
-        for c in todo:
-            by_src.setdefault(c["src"], []).append(dict(c, peer=hosts[c["dst"]]["lan_ip"]))
-        pushed = ops.call("push", per_host={h: {"copies": cs} for h, cs in by_src.items()})
-        done = [r for h in sorted(pushed) for r in pushed[h]]
-        for host in sorted(set(by_src) - set(pushed)):
-            why = ops.errors.get(host) or ops.down.get(host) or "%s: no answer" % host
-            done += [dict(c, error="copy of %s from %s to %s: %s" % (c["vnode"], c["src"], c["dst"], why))
-                     for c in by_src[host]]
-        done = [{key: value for key, value in c.items() if key != "peer"} for c in done]
-        accepted = ops.call("accept", per_host={h: {"items": items} for h, items in accepts(done).items()})
-        missing = [c["error"] for c in done if c.get("error")]
-        for dst in sorted(accepts(done)):
-            if dst not in accepted:
-                missing.append("%s: the received copies were not verified (%s)" % (
-                    dst, ops.errors.get(dst) or ops.down.get(dst) or "no answer"))
-                continue
-            for item in accepted[dst]:
-                for vnode, problems in sorted(item["problems"].items()):
-                    if problems:
-                        missing.append("%s: copy of %s (checkpoint %s) damaged on arrival (%s)" % (
-                            dst, vnode, item["ckpt"], "; ".join(problems)))
+        done, missing = ops.copy([c for c in copies if c["ids"]], hosts)
         replicated = clock()
         phase("replication")
         scans = ops.call("scan")

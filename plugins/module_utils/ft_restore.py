@@ -21,7 +21,7 @@ import time
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_agent as A
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_result
-from ansible_collections.vcluster.cluster.plugins.module_utils.ft_checkpoint import Ops, accepts, no_host
+from ansible_collections.vcluster.cluster.plugins.module_utils.ft_checkpoint import Ops, no_host
 
 
 class RestoreFailed(C.CheckpointError):
@@ -54,21 +54,7 @@ def restore(hosts, cluster, vnodes, value, net, lease=A.LEASE, program=None, arg
         if partial:
             ops.call("delete", ids=partial)
         started = clock()
-        by_src = {}
-        for c in plan["fetch"]:
-            by_src.setdefault(c["src"], []).append(dict(c, peer=hosts[c["dst"]]["lan_ip"]))
-        pushed = ops.call("push", per_host={h: {"copies": cs} for h, cs in by_src.items()})
-        problems = [c["error"] for h in pushed for c in pushed[h] if c.get("error")]
-        problems += ["%s: %s" % (h, ops.errors.get(h) or ops.down.get(h) or "no answer")
-                     for h in sorted(set(by_src) - set(pushed))]
-        fetched = [c for h in pushed for c in pushed[h] if not c.get("error")]
-        accepted = ops.call("accept", per_host={h: {"items": items} for h, items in accepts(fetched).items()})
-        for dst in sorted(accepts(fetched)):
-            for item in accepted.get(dst) or []:
-                problems += ["%s: copy of %s (checkpoint %s) damaged on arrival (%s)" % (
-                    dst, v, item["ckpt"], "; ".join(p)) for v, p in sorted(item["problems"].items()) if p]
-            if dst not in accepted:
-                problems.append(ops.errors.get(dst) or ops.down.get(dst) or "%s: no answer" % dst)
+        _done, problems = ops.copy(plan["fetch"], hosts)
         if problems:
             raise C.CheckpointError("restore of checkpoint %d refused: the copies a restoring host lacks could not "
                                     "be fetched (%s); nothing was changed: run restore.yml again"
@@ -77,8 +63,7 @@ def restore(hosts, cluster, vnodes, value, net, lease=A.LEASE, program=None, arg
         report = A.restore({h: dict(hosts[h], vnodes=plan["restore"].get(h, [])) for h in live}, program, cluster,
                            plan["ckpt"], net, lease=lease, shared=ops.sessions)
         finished = clock()
-        if not report["resumed"]:
-            ops.call("stop", per_host={h: {"keep": [v["name"] for v in plan["restore"].get(h, [])]} for h in live})
+        if not report["resumed"]:  # ft_agent.restore stopped every vnode it loaded
             raise RestoreFailed("restore of checkpoint %d failed: %s. Every vnode is stopped and every checkpoint is "
                                 "intact: fix the cause (or leave a dead host dead) and run restore.yml again."
                                 % (plan["ckpt"], "; ".join(report["failures"])))
