@@ -32,7 +32,13 @@ SITE_RE = re.compile(r"^[a-z][a-z0-9_]{0,11}\Z")
 PLACEMENTS = ("random", "spread")
 MTU_MIN, MTU_MAX = 576, 9000
 RESERVED_GROUPS = ("all", "ungrouped", "sites", "gateways", "emulated")
-VNODE_KEYS = ("name", "host", "ip")
+VNODE_KEYS = ("name", "host", "ip", "backend", "memory_mb", "vcpus")
+# How a vnode runs: an LXC system container or a QEMU/KVM virtual machine.
+BACKENDS = ("lxc", "kvm")
+# A virtual machine's defaults and bounds (docs/inventory.md).
+VM_DEFAULTS = {"memory_mb": 512, "vcpus": 1}
+VM_MEMORY_MB = (128, 1048576)
+VM_VCPUS = (1, 256)
 # Every variable of docs/inventory.md (tests/unit/test_inventory.py compares
 # the two): an inventory or extra-var named vc_* that is not here is a typo.
 KNOWN_VARIABLES = (
@@ -42,7 +48,7 @@ KNOWN_VARIABLES = (
     "vc_wan_links", "vc_vnodes", "vc_mpi_packages", "vc_ft_replicas", "vc_ft_placement", "vc_ft_retention",
     "vc_ft_max_chain", "vc_ft_lock_dir", "vc_ft_checkpoint_cost_s", "vc_ft_restart_cost_s", "vc_ft_host_mtbf_h",
     "vc_ft_periodic", "vc_ft_interval_s", "vc_ft_controller_dir", "vc_ft_lease_s", "vc_recreate",
-    "vc_ft_replication_mbit", "vc_ssh_host_key", "vc_ssh_authorized_keys")
+    "vc_ft_replication_mbit", "vc_ssh_host_key", "vc_ssh_authorized_keys", "vc_vnode_backend")
 # Directories a store, a vnode directory or a controller directory must never
 # be, nor be a parent of: the project deletes what it made under them.
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
@@ -185,7 +191,8 @@ def build_model(hostvars, groups, site_names=None):
         "cluster": cluster("vc_cluster_name"),
         "sites": sites,
         "hosts": hosts,
-        "vnodes": cluster("vc_vnodes"),
+        "vnodes": with_backends(cluster("vc_vnodes"), cluster("vc_vnode_backend")),
+        "vnode_backend": cluster("vc_vnode_backend"),
         "wan_links": links,
         "ft": {"replicas": cluster("vc_ft_replicas"), "placement": cluster("vc_ft_placement"),
                "retention": cluster("vc_ft_retention"), "checkpoint_cost_s": cluster("vc_ft_checkpoint_cost_s"),
@@ -218,6 +225,23 @@ def build_model(hostvars, groups, site_names=None):
 # IPsec: strongSwan's kernel-libipsec device (ipsec0) has MTU 1400 (room for
 # ESP in UDP over a 1500-byte WAN), then the same VXLAN inside it.
 VPN_MTU = {"openvpn": 1500 - 14 - 24 - 8 - 20, "wireguard": 1420 - 14 - 8 - 8 - 20, "ipsec": 1400 - 14 - 8 - 8 - 20}
+
+
+def with_backends(vnodes, default=None):
+    """The vnodes with their backend filled in (``vc_vnode_backend``, else lxc) and, for a virtual machine, its
+    memory and vCPUs defaults; what is not a list of mappings is returned as is (validate reports it)."""
+    if not isinstance(vnodes, list):
+        return vnodes
+    out = []
+    for vn in vnodes:
+        if isinstance(vn, Mapping):
+            vn = dict(vn)
+            vn.setdefault("backend", default if default in BACKENDS else "lxc")  # a bad default: validate says so
+            if vn["backend"] == "kvm":
+                for key, value in VM_DEFAULTS.items():
+                    vn.setdefault(key, value)
+        out.append(vn)
+    return out
 
 
 def _show(value):
@@ -495,6 +519,24 @@ def validate(model):
             c.error(owner, "host %s is its site's gateway, which runs no vnodes (nor checkpoints); use a compute "
                            "host: %s" % (vn["host"], ", ".join(compute) or "the inventory has none"))
         c.address(owner, "ip", vn.get("ip"), overlay, "vc_overlay_subnet")
+        backend = vn.get("backend")
+        if c.value(owner, "backend", backend, lambda v: v in BACKENDS, "one of " + ", ".join(BACKENDS),
+                   "use lxc (a system container) or kvm (a virtual machine), on the vnode or in vc_vnode_backend"):
+            for key, (low, high) in (("memory_mb", VM_MEMORY_MB), ("vcpus", VM_VCPUS)):
+                if backend != "kvm" and key in vn:
+                    c.error(owner, "%s is set but the vnode is an %s container (only kvm vnodes have it); remove "
+                                   "it or set backend: kvm" % (key, backend))
+                elif backend == "kvm":
+                    c.value(owner, key, vn.get(key), lambda v, lo=low, hi=high: _is_int(v) and lo <= v <= hi,
+                            "an integer from %d to %d" % (low, high), "e.g. %s: %d" % (key, VM_DEFAULTS[key]))
+        if i == 0 and backend == "kvm":
+            c.error(owner, "is the head vnode (the first of vc_vnodes: jobs start there, in an LXC container) and a "
+                           "kvm vnode; put an lxc vnode first in vc_vnodes")
+
+    default_backend = model.get("vnode_backend")
+    if default_backend is not None and default_backend not in BACKENDS:
+        c.error("cluster", "vc_vnode_backend %s is not one of %s; use lxc (system containers, the default) or kvm "
+                           "(virtual machines)" % (_show(default_backend), ", ".join(BACKENDS)))
 
     links = model.get("wan_links")
     if links is None:

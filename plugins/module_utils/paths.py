@@ -61,7 +61,8 @@ def lock_path(cluster, lock_dir=None):
 def cluster_paths(cluster, controller=None, lock_dir=None):
     """The cluster-wide paths, for the model."""
     return {"controller_dir": controller_dir(controller), "cluster_dir": cluster_dir(cluster, controller),
-            "catalog": catalog_path(cluster, controller), "lock": lock_path(cluster, lock_dir)}
+            "catalog": catalog_path(cluster, controller), "lock": lock_path(cluster, lock_dir),
+            "vm_known_hosts": posixpath.join(cluster_dir(cluster, controller), "vm_known_hosts")}
 
 
 def host_etc(value=None):

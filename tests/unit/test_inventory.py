@@ -371,7 +371,26 @@ RULES = {
     "vnode on the network address": (vnode(1, ip="10.241.0.0"), [
         "vnode vn-a2: ip 10.241.0.0 is the network address of vc_overlay_subnet 10.241.0.0/24; pick a free address "
         "in 10.241.0.0/24"]),
-    "vnode key typo": (vnode(1, hots="a-h2"), ["vnode vn-a2: unknown key 'hots'; a vnode has only name, host, ip"]),
+    "vnode key typo": (vnode(1, hots="a-h2"), ["vnode vn-a2: unknown key 'hots'; a vnode has only name, host, ip, backend, memory_mb, vcpus"]),
+    "vnode backend unknown": (vnode(1, backend="xen"), [
+        "vnode vn-a2: backend 'xen' is not one of lxc, kvm; use lxc (a system container) or kvm (a virtual machine), "
+        "on the vnode or in vc_vnode_backend"]),
+    "default backend unknown": (cluster(vc_vnode_backend="qemu"), [
+        "cluster: vc_vnode_backend 'qemu' is not one of lxc, kvm; use lxc (system containers, the default) or kvm "
+        "(virtual machines)"]),
+    "memory on a container": (vnode(1, memory_mb=1024), [
+        "vnode vn-a2: memory_mb is set but the vnode is an lxc container (only kvm vnodes have it); remove it or set "
+        "backend: kvm"]),
+    "vm memory too small": (vnode(1, backend="kvm", memory_mb=64), [
+        "vnode vn-a2: memory_mb 64 is not an integer from 128 to 1048576; e.g. memory_mb: 512"]),
+    "vm vcpus as string": (vnode(1, backend="kvm", vcpus="2"), [
+        "vnode vn-a2: vcpus '2' is not an integer from 1 to 256; e.g. vcpus: 1"]),
+    "vm as head vnode": (vnode(0, backend="kvm"), [
+        "vnode vn-a1: is the head vnode (the first of vc_vnodes: jobs start there, in an LXC container) and a kvm "
+        "vnode; put an lxc vnode first in vc_vnodes"]),
+    "vm default backend makes the head a vm": (cluster(vc_vnode_backend="kvm"), [
+        "vnode vn-a1: is the head vnode (the first of vc_vnodes: jobs start there, in an LXC container) and a kvm "
+        "vnode; put an lxc vnode first in vc_vnodes"]),
     "vnode not a mapping": (cluster(vc_vnodes=["vn-a1"]), [
         "vc_vnodes[0]: is not a mapping; write it as {name: ..., host: ..., ip: ...}"]),
     "vnodes not a list": (cluster(vc_vnodes="vn-a1"), [

@@ -1,0 +1,204 @@
+"""Virtual machines (QEMU) as vnodes on their host: plain Python, no Ansible.
+
+The module ``vcluster.cluster.vnode`` calls these for its kvm vnodes (and the
+FT layer will for their checkpoints). They run on the host, in its network
+namespace (the VM's tap joins the host's overlay bridge there), and call
+commands through ``run(argv) -> (rc, stdout, stderr)`` like ``ft_host``.
+The files of a VM are named by ``vnode.vm_files``; its command line by
+``vnode.qemu_argv``.
+
+QEMU is started with ``setsid -f`` (its own session, re-parented to init, its
+output in ``qemu.log``: ``-daemonize`` would hide its errors) and is ready
+when the guest's init writes ``vnode.READY`` to the serial console, which is
+appended to ``serial.log`` across boots.
+"""
+
+import os
+import signal
+import time
+
+from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
+
+try:
+    from ansible_collections.vcluster.cluster.plugins.module_utils import qmp as Q
+except ImportError:  # pragma: no cover
+    Q = None
+
+# Memory the host keeps for itself besides its virtual machines (MiB).
+HOST_RESERVE_MB = 256
+
+
+class VMError(RuntimeError):
+    """A step on a virtual machine failed (the message names the vnode)."""
+
+
+def _check(run, argv, what):
+    rc, out, err = run(argv)
+    if rc != 0:
+        raise VMError("%s failed (rc %d): %s" % (what, rc, (err or out or "").strip()[-1500:]))
+    return out
+
+
+def pid_of(files):
+    """The PID of the VM's QEMU when it runs (its pidfile names a live QEMU of this VM), else None."""
+    try:
+        with open(files["pid"]) as f:
+            pid = int(f.read().strip() or 0)
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 and files["qmp"].encode() in b" ".join(argv) else None
+
+
+def tail(path, limit=1500):
+    """The end of a log file, for an error message."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def free_memory_mb(meminfo="/proc/meminfo"):
+    """MemAvailable of the host, in MiB."""
+    with open(meminfo) as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def resource_errors(starting, free_mb, cpus):
+    """Why the VMs ``starting`` ([{name, memory_mb, vcpus}]) cannot start on a host with ``free_mb`` MiB available
+    and ``cpus`` CPUs: one line each, naming the vnode and the fix."""
+    errors = []
+    for spec in starting:
+        if spec["vcpus"] > cpus:
+            errors.append("vnode %s asks for %d vCPUs but its host has %d CPUs; set vcpus: %d or less on it in "
+                          "vc_vnodes" % (spec["name"], spec["vcpus"], cpus, cpus))
+    want = sum(spec["memory_mb"] for spec in starting)
+    if starting and want > free_mb - HOST_RESERVE_MB:
+        errors.append("vnode%s %s need%s %d MiB but the host has %d MiB available (keeping %d for itself); lower "
+                      "memory_mb in vc_vnodes or place some on another host"
+                      % ("s" if len(starting) > 1 else "", ", ".join(s["name"] for s in starting),
+                         "" if len(starting) > 1 else "s", want, free_mb, HOST_RESERVE_MB))
+    return errors
+
+
+def prepare(run, files, name, image, admin_keys):
+    """The VM's directory, disk overlay (made once), SSH host key (made once, stays on the host) and the admin
+    keys file."""
+    os.makedirs(files["dir"], mode=0o700, exist_ok=True)
+    if not os.path.exists(files["disk"]):
+        _check(run, ["qemu-img", "create", "-q", "-f", "qcow2", "-b", image + "/disk.qcow2", "-F", "qcow2",
+                     files["disk"]], "making the disk of %s" % name)
+    if not os.path.exists(files["host_key"]):
+        _check(run, ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@" + name, "-f", files["host_key"]],
+               "making the SSH host key of %s" % name)
+    with open(files["admin_keys"], "w") as f:
+        f.write("".join(key.strip() + "\n" for key in admin_keys))
+    os.chmod(files["admin_keys"], 0o644)
+
+
+def host_key(files):
+    """The VM's public SSH host key ('ssh-ed25519 AAAA...')."""
+    with open(files["host_key"] + ".pub") as f:
+        return " ".join(f.read().split()[:2])
+
+
+def plug(run, name, tap, bridge, mtu):
+    """A fresh tap for the VM on the overlay bridge."""
+    if run(["ip", "link", "show", tap])[0] == 0:
+        run(["ip", "link", "del", tap])
+    _check(run, ["ip", "tuntap", "add", "dev", tap, "mode", "tap"], "making the tap of %s" % name)
+    _check(run, ["ip", "link", "set", "dev", tap, "mtu", str(mtu), "master", bridge, "up"],
+           "attaching the tap of %s to %s" % (name, bridge))
+
+
+def launch(run, name, argv, files, cpus=None):
+    """Start QEMU in the background in its own session; returns the serial log's size before it started (the
+    ready line comes after it)."""
+    try:
+        offset = os.path.getsize(files["serial"])
+    except OSError:
+        offset = 0
+    for leftover in ("pid", "qmp"):
+        if os.path.exists(files[leftover]):
+            os.unlink(files[leftover])
+    cpus = cpus or os.cpu_count() or 1
+    with open(files["log"], "ab") as log:
+        log.write(("--- %s: %s\n" % (time.strftime("%F %T"), " ".join(argv))).encode())
+    # on every CPU (what Ansible starts may be pinned to some; QEMU would inherit it)
+    shell = 'exec "$@" >>%s 2>&1 </dev/null' % _quote(files["log"])
+    _check(run, ["setsid", "-f", "taskset", "-c", "0-%d" % (cpus - 1), "sh", "-c", shell, "qemu"] + argv,
+           "starting the virtual machine %s (log: %s)" % (name, files["log"]))
+    return offset
+
+
+def _quote(path):
+    return "'" + path.replace("'", "'\"'\"'") + "'"
+
+
+def wait_ready(name, files, offset, timeout, poll=0.25, started=None):
+    """Wait until the guest's init reports ready on the serial console; raise with the console's and QEMU's last
+    lines when QEMU exits or ``timeout`` passes."""
+    started = started or time.monotonic()
+    seen_pid = False
+    while True:
+        try:
+            with open(files["serial"], "rb") as f:
+                f.seek(offset)
+                if V.READY.encode() in f.read():
+                    return time.monotonic() - started
+        except OSError:
+            pass
+        alive = pid_of(files) is not None
+        seen_pid = seen_pid or alive
+        waited = time.monotonic() - started
+        if (seen_pid and not alive) or (not seen_pid and waited > 10):
+            raise VMError("the virtual machine %s stopped while booting; QEMU said: %s; console: %s"
+                          % (name, tail(files["log"], 600) or "nothing", tail(files["serial"], 600) or "nothing"))
+        if waited > timeout:
+            raise VMError("the virtual machine %s did not finish booting in %d s (its console, %s, ends with: %s)"
+                          % (name, timeout, files["serial"], tail(files["serial"], 600) or "nothing"))
+        time.sleep(poll)
+
+
+def _gone(files, pid, seconds):
+    deadline = time.monotonic() + seconds
+    while pid_of(files) == pid:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stop(run, name, files, tap, grace=5.0):
+    """Stop the VM (QMP quit, else SIGTERM, then SIGKILL, ``grace`` seconds each) and remove its tap. QEMU
+    flushes its disk as it quits."""
+    pid = pid_of(files)
+    if pid is not None:
+        if Q is not None and os.path.exists(files["qmp"]):
+            try:
+                with Q.QMP(files["qmp"], timeout=grace) as qmp:
+                    qmp.quit()
+            except (Q.QMPError, OSError):
+                pass
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if sig is not None:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    break
+            if _gone(files, pid, grace):
+                break
+        else:
+            raise VMError("the virtual machine %s (PID %d) does not stop" % (name, pid))
+    for leftover in ("pid", "qmp"):
+        if os.path.exists(files[leftover]):
+            os.unlink(files[leftover])
+    if run(["ip", "link", "show", tap])[0] == 0:
+        run(["ip", "link", "del", tap])
