@@ -30,6 +30,7 @@ import time
 
 from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import replication as R
+from ansible_collections.vcluster.cluster.plugins.module_utils import vm as VM
 from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
 
 FT_STATE = "ft.json"
@@ -89,11 +90,17 @@ def write_json(path, data):
 # --- scanning the store ------------------------------------------------------
 
 def running_vnodes(run, root):
-    """{vnode: LXC state} of the project's vnodes under ``root``."""
+    """{vnode: state} of the project's vnodes under ``root``: LXC's state of a container, RUNNING or STOPPED
+    for a virtual machine (its QEMU runs or not)."""
     found = {}
     if root and os.path.isdir(root):
         for name in sorted(os.listdir(root)):
-            if os.path.isfile(os.path.join(root, name, "vnode.json")):
+            marker = os.path.join(root, name, V.MARKER)
+            if not os.path.isfile(marker):
+                continue
+            if (read_json(marker) or {}).get("backend") == "kvm":
+                found[name] = "RUNNING" if VM.pid_of(V.vm_files(root, name)) else "STOPPED"
+            else:
                 found[name] = lxc_state(run, root, name)
     return found
 

@@ -91,13 +91,15 @@ def test_embedded_default_is_valid(inv):
     assert model["vpn"] == "openvpn"
     assert model["hosts"]["b-h2"]["wan_ip"] is None and not model["hosts"]["b-h2"]["gateway"]
     assert [v["name"] for v in model["vnodes"]] == ["vn-a1", "vn-a2", "vn-b1", "vn-b2"]
+    assert {v["backend"] for v in model["vnodes"]} == {"lxc"} and "memory_mb" not in model["vnodes"][0]
     assert model["ft"] == {"replicas": 1, "placement": "spread", "retention": 3, "checkpoint_cost_s": None,
                            "restart_cost_s": None, "host_mtbf_h": None, "periodic": None, "interval_s": None,
                            "lease_s": None, "max_chain": None, "lock_dir": None, "controller_dir": None,
                            "paths": {"controller_dir": "/var/lib/vcluster/ft",
                                      "cluster_dir": "/var/lib/vcluster/ft/demo",
                                      "catalog": "/var/lib/vcluster/ft/demo/catalog.json",
-                                     "lock": "/run/lock/vcluster-demo.ft"}}
+                                     "lock": "/run/lock/vcluster-demo.ft",
+                                     "vm_known_hosts": "/var/lib/vcluster/ft/demo/vm_known_hosts"}}
     assert model["overlay"] == {"subnet": "10.241.0.0/24", "prefix": 24, "mtu": 1400}
     assert (model["wan_subnet"], model["mgmt_subnet"]) == ("198.18.0.0/24", "10.240.0.0/24")
     assert model["stray_hosts"] == {} and model["mismatches"] == []
@@ -391,6 +393,9 @@ RULES = {
     "vm default backend makes the head a vm": (cluster(vc_vnode_backend="kvm"), [
         "vnode vn-a1: is the head vnode (the first of vc_vnodes: jobs start there, in an LXC container) and a kvm "
         "vnode; put an lxc vnode first in vc_vnodes"]),
+    "periodic checkpoints with a vm": (lambda inv: (cluster(vc_ft_periodic=True)(inv), vnode(3, backend="kvm")(inv)), [
+            "cluster: vc_ft_periodic is true but vn-b2 is one of the virtual machines (backend kvm), which checkpoints "
+            "do not cover yet; set vc_ft_periodic: false"]),
     "vnode not a mapping": (cluster(vc_vnodes=["vn-a1"]), [
         "vc_vnodes[0]: is not a mapping; write it as {name: ..., host: ..., ip: ...}"]),
     "vnodes not a list": (cluster(vc_vnodes="vn-a1"), [

@@ -13,7 +13,8 @@ def test_defaults():
     assert paths.cluster_paths("demo") == {"controller_dir": "/var/lib/vcluster/ft",
                                            "cluster_dir": "/var/lib/vcluster/ft/demo",
                                            "catalog": "/var/lib/vcluster/ft/demo/catalog.json",
-                                           "lock": "/run/lock/vcluster-demo.ft"}
+                                           "lock": "/run/lock/vcluster-demo.ft",
+                                           "vm_known_hosts": "/var/lib/vcluster/ft/demo/vm_known_hosts"}
 
 
 def test_vnodes_go_beside_the_store_unless_vnode_root_is_set():
@@ -26,4 +27,4 @@ def test_vnodes_go_beside_the_store_unless_vnode_root_is_set():
 def test_cluster_paths_follow_the_inventory():
     assert paths.cluster_paths("c2", "/srv/ft", "/var/run/x") == {
         "controller_dir": "/srv/ft", "cluster_dir": "/srv/ft/c2", "catalog": "/srv/ft/c2/catalog.json",
-        "lock": "/var/run/x/vcluster-c2.ft"}
+        "lock": "/var/run/x/vcluster-c2.ft", "vm_known_hosts": "/srv/ft/c2/vm_known_hosts"}
