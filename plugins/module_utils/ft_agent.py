@@ -65,6 +65,8 @@ from ansible_collections.vcluster.cluster.plugins.module_utils import ckpt as C
 from ansible_collections.vcluster.cluster.plugins.module_utils import paths as P
 from ansible_collections.vcluster.cluster.plugins.module_utils import replication as R
 from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
+from ansible_collections.vcluster.cluster.plugins.module_utils import qmp as Q
+from ansible_collections.vcluster.cluster.plugins.module_utils import vm as VM
 from ansible_collections.vcluster.cluster.plugins.module_utils import ft_host as H
 
 PACKAGE = "ansible_collections.vcluster.cluster.plugins.module_utils"
@@ -401,9 +403,11 @@ def bundle(sources):
 
 
 def program():
-    """The agent's program: paths, replication, ckpt, vnode, ft_host and this module, as bundle() sends them."""
-    return bundle([("paths", inspect.getsource(P)), ("replication", inspect.getsource(R)), ("ckpt", inspect.getsource(C)), ("vnode", inspect.getsource(V)),
-                   ("ft_host", inspect.getsource(H)), ("ft_agent", inspect.getsource(sys.modules[__name__]))])
+    """The agent's program: paths, replication, ckpt, vnode, qmp, vm, ft_host and this module, as bundle() sends
+    them."""
+    return bundle([(short, inspect.getsource(mod)) for short, mod in (
+        ("paths", P), ("replication", R), ("ckpt", C), ("vnode", V), ("qmp", Q), ("vm", VM), ("ft_host", H),
+        ("ft_agent", sys.modules[__name__]))])
 
 
 class Session:
