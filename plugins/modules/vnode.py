@@ -237,8 +237,8 @@ def main():
     result = dict(changed=bool(steps), steps=["%s %s" % s for s in steps], vnodes=info)
     starting = [by_name[name] for step, name in steps if step == "start" and by_name[name]["backend"] == "kvm"]
     errors = VM.resource_errors(starting, VM.free_memory_mb(), os.cpu_count() or 1)
-    if errors:
-        module.fail_json(msg="; ".join(errors), **result)
+    if errors:  # refused before any step: nothing changed
+        module.fail_json(msg="; ".join(errors), **dict(result, changed=False))
     if module.check_mode or not steps:
         module.exit_json(**result)
 
