@@ -25,7 +25,7 @@ VARIABLES = ("vc_cluster_name", "vc_site_subnet", "vc_lan_ip", "vc_wan_ip", "ans
              "vc_ft_interval_s", "vc_ft_lease_s", "vc_overlay_ip", "vc_gateway_vpn", "vc_overlay_uplink",
              "vc_wan_interface", "vc_lan_interface", "vc_host_etc", "vc_host_run", "vc_vpn_port_base",
              "vc_mpi_packages", "vc_ft_max_chain", "vc_ft_lock_dir", "vc_ft_controller_dir",
-             "vc_ft_replication_mbit", "vc_ssh_host_key", "vc_ssh_authorized_keys", "vnode_root")
+             "vc_ft_replication_mbit", "vc_ssh_host_key", "vc_ssh_authorized_keys", "vnode_root", "vc_vnode_backend")
 
 
 def plain(value):

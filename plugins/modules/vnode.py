@@ -102,7 +102,8 @@ steps:
   returned: always
 vnodes:
   description: Per vnode of this host, C({backend, ip, mac, rootfs, veth}) for a container,
-    C({backend, ip, mac, tap, bridge, link_local, host_key, accel}) for a virtual machine.
+    C({backend, ip, mac, tap, bridge, link_local, host_key, accel}) for a virtual machine, with C(boot_s) (seconds
+    from QEMU's start to the guest's sshd) when it was started.
   type: dict
   returned: always
 """
@@ -110,6 +111,7 @@ vnodes:
 import json
 import os
 import shutil
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vcluster.cluster.plugins.module_utils import vm as VM
@@ -285,11 +287,12 @@ def main():
                 spec, files = by_name[name], model.vm_files(root, name)
                 VM.plug(vrun, name, model.tap_name(name), p["bridge"], p["mtu"])
                 argv = model.qemu_argv(spec, root, vm["image"], vm["accel"])
-                booting.append((name, files, VM.launch(vrun, name, argv, files)))
+                started = time.monotonic()
+                booting.append((name, files, VM.launch(vrun, name, argv, files), started))
             elif step == "start":
                 start_container(module, root, name)
-        for name, files, offset in booting:  # they boot in parallel
-            VM.wait_ready(name, files, offset, p["boot_timeout"])
+        for name, files, offset, started in booting:  # they boot in parallel
+            info[name]["boot_s"] = round(VM.wait_ready(name, files, offset, p["boot_timeout"], started=started), 2)
             info[name]["host_key"] = VM.host_key(files)
     except VM.VMError as e:
         module.fail_json(msg=str(e), **result)
