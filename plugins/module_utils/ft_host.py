@@ -87,6 +87,11 @@ def write_json(path, data):
     os.rename(tmp, path)
 
 
+def is_vm(root, name):
+    """Whether the vnode under ``root`` is a virtual machine (its marker says backend kvm)."""
+    return (read_json(os.path.join(root, name, V.MARKER)) or {}).get("backend") == "kvm"
+
+
 # --- scanning the store ------------------------------------------------------
 
 def running_vnodes(run, root):
@@ -157,6 +162,15 @@ def freeze(run, root, vnodes):
     took = {}
     for name in vnodes:
         start = time.monotonic()
+        if is_vm(root, name):
+            if VM.pid_of(V.vm_files(root, name)) is None:
+                raise HostError("vnode %s is not running: deploy.yml starts it" % name)
+            try:
+                VM.freeze(V.vm_files(root, name), name)
+            except VM.VMError as e:
+                raise HostError(str(e)) from e
+            took[name] = round(time.monotonic() - start, 4)
+            continue
         state = lxc_state(run, root, name)
         if state not in ("RUNNING", "FROZEN"):
             raise HostError("vnode %s is %s, not running: deploy.yml starts it" % (name, state))
@@ -195,6 +209,13 @@ def freeze_cgroup(run, root, name, timeout=10.0):
 def announce(run, root, name, address):
     """Make the overlay's bridges learn where the vnode is now: one ping from
     inside it (its ARP request and echo carry its MAC across every bridge)."""
+    if is_vm(root, name):  # QEMU sends the VM's MAC itself
+        try:
+            with VM.qmp(V.vm_files(root, name)) as q:
+                q.execute("announce-self", initial=50, max=550, rounds=3, step=100)
+            return True
+        except (VM.Q.QMPError, OSError):
+            return False
     rc, _out, _err = run(["lxc-attach", "-n", name, "-P", root, "--clear-env", "--", "ping", "-c", "1", "-W", "1",
                           address])
     return rc == 0
@@ -230,6 +251,15 @@ def thaw(run, root, vnodes):
     always be safe to call, also after a failure). Returns the vnodes thawed."""
     thawed = []
     for name in vnodes:
+        if is_vm(root, name):
+            files = V.vm_files(root, name)
+            if VM.pid_of(files) is not None:
+                try:
+                    if VM.thaw(files, name, announce=True):
+                        thawed.append(name)
+                except VM.VMError as e:
+                    raise HostError(str(e)) from e
+            continue
         state = lxc_state(run, root, name)
         if state == "FROZEN":
             _check(run, ["lxc-unfreeze", "-n", name, "-P", root], "thawing vnode %s" % name)
@@ -320,6 +350,8 @@ def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host, stop=Fal
     parent = None if migration else choose_parent(store, cluster, vnode, state, max_chain)
     started = time.monotonic()
     stamp_ns = time.time_ns()
+    if info.get("backend") == "kvm":
+        return dump_vm(run, store, cluster, ckpt, root, vnode, info, host, out, parent, stop)
     images = os.path.join(out, IMAGES)
     os.makedirs(images, mode=0o700)
     # Without -s the vnode is left as it was (frozen: CRIU keeps the freezer state).
@@ -358,10 +390,40 @@ def dump(run, store, cluster, ckpt, root, vnode, info, max_chain, host, stop=Fal
             "fs_size": manifest["files"].get(FS_TAR, {}).get("size", 0)}
 
 
+def dump_vm(run, store, cluster, ckpt, root, vnode, info, host, out, parent, stop):
+    """dump() of a stopped virtual machine: its disk since ``parent`` (all of it without one) and its RAM and
+    devices (vm.save), its SSH host key and admin keys, meta, manifest last; with ``stop`` QEMU quits after."""
+    started = time.monotonic()
+    files = V.vm_files(root, vnode)
+    image = V.vm_image_dir(read_text(files["config"]))
+    try:
+        saved = VM.save(run, files, vnode, out, parent is None, image + "/disk.qcow2")
+        if stop:
+            VM.stop(run, vnode, files, V.tap_name(vnode))
+    except VM.VMError as e:
+        raise HostError(str(e)) from e
+    meta = dict(info, vnode=vnode, ckpt=as_id(ckpt), parent=parent, origin=host, time=round(time.time(), 3),
+                disk_name=saved["disk_name"], disk_backing=saved["disk_backing"], vm_image=image)
+    write_json(os.path.join(out, META), meta)
+    manifest = C.write_manifest(out, **meta)
+    if ckpt != MIGRATE:
+        write_json(os.path.join(root, vnode, FT_STATE), {"ckpt": int(ckpt), "since_ns": time.time_ns()})
+    return {"vnode": vnode, "size": manifest["size"], "parent": parent, "fs_changed": None,
+            "images_s": saved["state_s"], "total_s": round(time.monotonic() - started, 3),
+            "images_size": saved["state_size"], "fs_size": manifest["files"].get("disk.qcow2", {}).get("size", 0),
+            "disk_s": saved["disk_s"]}
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def vnode_info(root, vnode):
-    """What a dump records about the vnode: its base image, IP and MAC (vnode.json)."""
+    """What a dump records about the vnode: its base image, IP and MAC (vnode.json); for a virtual machine also
+    its backend, memory, vCPUs and acceleration."""
     marker = read_json(os.path.join(root, vnode, "vnode.json")) or {}
-    return {k: v for k, v in marker.items() if k in ("image", "ip", "mac")}
+    return {k: v for k, v in marker.items() if k in ("image", "ip", "mac", "backend", "memory_mb", "vcpus", "accel")}
 
 
 def mark(store, cluster, ckpt, marker, members=None):
@@ -488,6 +550,12 @@ def accept(store, cluster, ckpt, vnode):
 
 def stop_vnode(run, root, name, veth):
     """Stop and unmount a vnode instance, keep nothing of it but its config dir."""
+    if is_vm(root, name):
+        try:
+            VM.stop(run, name, V.vm_files(root, name), V.tap_name(name))
+        except VM.VMError as e:
+            raise HostError(str(e)) from e
+        return
     state = lxc_state(run, root, name)
     if state == "FROZEN":
         run(["lxc-unfreeze", "-n", name, "-P", root])
@@ -621,6 +689,8 @@ def restore_one(run, store, cluster, ckpt, root, vnode, net):
     spec = {"name": name, "ip": vnode["ip"], "prefix": int(net["prefix"]), "mtu": int(net["mtu"]),
             "bridge": net.get("bridge") or "vcbr0", "net_up": net["net_up"]}
     meta = read_json(os.path.join(C.vnode_dir(store, cluster, ckpt, name), META)) or {}
+    if meta.get("backend") == "kvm":
+        return restore_vm(run, store, cluster, ckpt, root, spec, meta)
     image_id = meta.get("image")
     image = os.path.join(net.get("image_dir") or "/var/lib/vcluster/images",
                          "%s-%s" % (net.get("image_suite") or "bookworm", image_id))
@@ -629,6 +699,44 @@ def restore_one(run, store, cluster, ckpt, root, vnode, net):
                         % (image, name, ckpt))
     return restore_vnode(run, store, cluster, ckpt, root, name, spec, image, V.lxc_config(spec, root),
                          V.marker(spec, image_id), V.veth_name(name), spec["bridge"])
+
+
+def restore_vm(run, store, cluster, ckpt, root, spec, meta):
+    """restore_one() of a virtual machine: its disk laid out again from the chain of saves (linked, not copied),
+    QEMU started on this host with the same devices and the saved RAM and devices loaded, stopped until thaw."""
+    started = time.monotonic()
+    name, image = spec["name"], meta.get("vm_image") or ""
+    if not os.path.isfile(os.path.join(image, ".vcluster-image")):
+        raise HostError("the virtual machines' image %s of %s (checkpoint %s) is not on this host: deploy.yml "
+                        "builds it on every host of a cluster with virtual machines" % (image, name, ckpt))
+    chain = chain_of(store, cluster, name, ckpt)
+    if chain is None:
+        raise HostError("the disk chain of %s at checkpoint %s is incomplete on this host" % (name, ckpt))
+    remove_vnode(run, root, name, V.veth_name(name))
+    saves = [(C.vnode_dir(store, cluster, cid, name),
+              (read_json(os.path.join(C.vnode_dir(store, cluster, cid, name), META)) or {}).get("disk_name"))
+             for cid in chain]
+    files = V.vm_files(root, name)
+    try:
+        VM.lay_out(run, files, name, saves, image + "/disk.qcow2")
+        fs_s = time.monotonic() - started
+        with open(files["admin_keys"]) as f:
+            admin_keys = [line.strip() for line in f if line.strip()]
+        spec = dict(spec, backend="kvm", memory_mb=meta.get("memory_mb") or 512, vcpus=meta.get("vcpus") or 1,
+                    accel=meta.get("accel") or "tcg", admin_keys=admin_keys)
+        config = V.config_text(spec, root, {"image": image, "accel": spec["accel"]})
+        with open(files["config"], "w") as f:
+            f.write(config)
+        write_json(os.path.join(root, name, V.MARKER), V.marker(spec, meta.get("image")))
+        VM.plug(run, name, V.tap_name(name), spec["bridge"], spec["mtu"])
+        VM.load(run, name, config.splitlines(), files, os.path.join(C.vnode_dir(store, cluster, ckpt, name),
+                                                                    "state"))
+    except VM.VMError as e:
+        raise HostError("restoring the virtual machine %s from checkpoint %s failed: %s" % (name, ckpt, e)) from e
+    write_json(os.path.join(root, name, FT_STATE), {"ckpt": None if ckpt == MIGRATE else int(ckpt),
+                                                    "since_ns": time.time_ns()})
+    return {"vnode": name, "chain": chain, "fs_s": round(fs_s, 3), "total_s": round(time.monotonic() - started, 3),
+            "state": "FROZEN"}
 
 
 # --- checkpoints requested from inside a vnode -------------------------------

@@ -256,16 +256,25 @@ class QMP:
         finally:
             self.close()
 
-    def snapshot_disk(self, node, overlay, fmt="qcow2"):
+    def snapshot_disk(self, node, overlay, fmt="qcow2", existing=False):
         """External snapshot of block node ``node``: QEMU creates the file
         ``overlay`` (format ``fmt``) backed by the node's current image and
         writes to it from now on, leaving the image as it is at this instant
-        (blockdev-snapshot-sync). Returns the overlay's node name
-        (node_name(overlay))."""
+        (blockdev-snapshot-sync); with ``existing``, ``overlay`` was made
+        beforehand (its backing-file name is then the caller's). Returns the
+        overlay's node name (node_name(overlay))."""
         new = node_name(overlay)
         self.execute("blockdev-snapshot-sync", **{"node-name": node, "snapshot-file": overlay,
-                                                  "snapshot-node-name": new, "format": fmt})
+                                                  "snapshot-node-name": new, "format": fmt,
+                                                  "mode": "existing" if existing else "absolute-paths"})
         return new
+
+    def top_node(self, qdev):
+        """The node name of the image a block device (its qdev id, e.g. vda) writes to now."""
+        for dev in self.execute("query-block"):
+            if qdev in (dev.get("qdev") or "").split("/") and dev.get("inserted"):
+                return dev["inserted"]["node-name"]
+        raise QMPError("query-block", "no block device %s with a medium" % qdev)
 
     def save_state(self, uri, bandwidth=None, poll=0.05, timeout=600):
         """Save the VM's state (RAM and devices) by migrating it to ``uri``

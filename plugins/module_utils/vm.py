@@ -13,7 +13,9 @@ when the guest's init writes ``vnode.READY`` to the serial console, which is
 appended to ``serial.log`` across boots.
 """
 
+import json
 import os
+import shutil
 import signal
 import time
 
@@ -89,18 +91,161 @@ def resource_errors(starting, free_mb, cpus):
 
 
 def prepare(run, files, name, image, admin_keys):
-    """The VM's directory, disk overlay (made once), SSH host key (made once, stays on the host) and the admin
-    keys file."""
+    """The VM's directory, disk (its first layer, made once), SSH host key (made once) and the admin keys file."""
     os.makedirs(files["dir"], mode=0o700, exist_ok=True)
-    if not os.path.exists(files["disk"]):
-        _check(run, ["qemu-img", "create", "-q", "-f", "qcow2", "-b", image + "/disk.qcow2", "-F", "qcow2",
-                     files["disk"]], "making the disk of %s" % name)
+    if not os.path.lexists(files["disk"]):
+        point_disk(files, new_layer(run, files, name, image + "/disk.qcow2"))
     if not os.path.exists(files["host_key"]):
         _check(run, ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@" + name, "-f", files["host_key"]],
                "making the SSH host key of %s" % name)
     with open(files["admin_keys"], "w") as f:
         f.write("".join(key.strip() + "\n" for key in admin_keys))
     os.chmod(files["admin_keys"], 0o644)
+
+
+# --- the disk: a chain of qcow2 layers ------------------------------------
+#
+# The VM writes to its top layer; <dir>/disk.qcow2 is a symbolic link to it
+# (QEMU's command line names the link). A checkpoint makes a new top layer
+# (QMP blockdev-snapshot-sync onto a file made beforehand) and keeps the one
+# below as it is at that instant: the checkpoint's disk save. Layers name
+# their backing layer by its file name alone (relative: the chain can be laid
+# out again in any VM directory); the first layer names the image's disk by
+# its absolute path (the same on every host).
+
+def new_layer(run, files, name, backing, size=None):
+    """A new, empty layer backed by ``backing`` (a layer's file name, or the image's disk); returns its path."""
+    path = os.path.join(files["dir"], "layer-%d.qcow2" % time.time_ns())
+    argv = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2"]
+    if size is not None:  # the backing layer is open in QEMU: do not open it again
+        argv += ["-u", path, str(size)]
+    else:
+        argv += [path]
+    _check(run, argv, "making a disk layer of %s" % name)
+    return path
+
+
+def point_disk(files, layer):
+    """Make disk.qcow2 name ``layer`` (atomically)."""
+    tmp = files["disk"] + ".new"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(os.path.basename(layer), tmp)
+    os.rename(tmp, files["disk"])
+
+
+def image_info(run, path):
+    """qemu-img's description of a layer (also while QEMU has it open)."""
+    rc, out, err = run(["qemu-img", "info", "-U", "--output=json", path])
+    if rc != 0:
+        raise VMError("reading the disk layer %s failed: %s" % (path, (err or out).strip()[-500:]))
+    return json.loads(out)
+
+
+def link_or_copy(src, dst):
+    """A hard link (a layer is never written once it is below the top), else a copy."""
+    if os.path.exists(dst):
+        os.unlink(dst)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def qmp(files, timeout=30.0):
+    if Q is None:  # pragma: no cover
+        raise VMError("the QMP client (module_utils/qmp.py) is missing")
+    return Q.QMP(files["qmp"], timeout=timeout)
+
+
+def freeze(files, name):
+    """Stop the VM's CPUs (QMP stop); a VM already stopped stays so."""
+    try:
+        with qmp(files) as q:
+            if q.status() == "running":
+                q.stop()
+    except (Q.QMPError, OSError) as e:
+        raise VMError("freezing the virtual machine %s failed: %s" % (name, e)) from e
+
+
+def thaw(files, name, announce=False):
+    """Resume the VM (QMP cont) if it is stopped; with ``announce``, make the bridges learn where it runs
+    (announce-self: QEMU sends its MAC). Returns True when it resumed it."""
+    try:
+        with qmp(files) as q:
+            if q.status() in ("paused", "postmigrate", "prelaunch"):
+                q.cont()
+                if announce:
+                    q.execute("announce-self", initial=50, max=550, rounds=3, step=100)
+                return True
+    except (Q.QMPError, OSError) as e:
+        raise VMError("resuming the virtual machine %s failed: %s" % (name, e)) from e
+    return False
+
+
+def save(run, files, name, out, full, image_disk):
+    """Save the stopped VM into the directory ``out``: its disk as it is now (disk.qcow2: the layer written since
+    the previous checkpoint, or with ``full`` every layer merged above the image's disk) and its RAM and devices
+    (state, QEMU's migration stream). The VM goes on with a new top layer. Returns what the checkpoint's meta
+    records: {disk_name, disk_backing, disk_s, state_s, state_size}."""
+    started = time.monotonic()
+    top = os.path.realpath(files["disk"])
+    info = image_info(run, top)
+    layer = new_layer(run, files, name, os.path.basename(top), info["virtual-size"])
+    try:
+        with qmp(files, timeout=600) as q:
+            q.snapshot_disk(q.top_node("vda"), layer, existing=True)
+            point_disk(files, layer)
+            disk_s = time.monotonic() - started
+            saved = os.path.join(out, "disk.qcow2")
+            backing = info.get("backing-filename")
+            if full and backing != image_disk:
+                merged = os.path.join(files["dir"], ".full-%s" % os.path.basename(top))
+                shutil.copy2(top, merged)
+                _check(run, ["qemu-img", "rebase", "-U", "-f", "qcow2", "-b", image_disk, "-F", "qcow2", merged],
+                       "merging the disk layers of %s" % name)  # relative backing names resolve in files["dir"]
+                os.rename(merged, saved)
+                backing = image_disk
+            else:
+                link_or_copy(top, saved)
+            disk_s = time.monotonic() - started
+            state = os.path.join(out, "state")
+            q.save_state(Q.exec_save_uri(state))
+    except (Q.QMPError, OSError) as e:
+        raise VMError("saving the virtual machine %s failed: %s" % (name, e)) from e
+    for key in ("host_key", "admin_keys"):
+        shutil.copy2(files[key], os.path.join(out, os.path.basename(files[key])))
+    return {"disk_name": os.path.basename(top), "disk_backing": backing, "disk_s": round(disk_s, 3),
+            "state_s": round(time.monotonic() - started - disk_s, 3), "state_size": os.path.getsize(state)}
+
+
+def lay_out(run, files, name, saves, image_disk):
+    """Lay the VM's disk out again from checkpoint saves: ``saves`` [(directory of a save, its disk_name)], oldest
+    first (the first one backed by the image's disk), each linked under its own name, and a new top layer."""
+    os.makedirs(files["dir"], mode=0o700, exist_ok=True)
+    for directory, disk_name in saves:
+        link_or_copy(os.path.join(directory, "disk.qcow2"), os.path.join(files["dir"], disk_name))
+    point_disk(files, new_layer(run, files, name, saves[-1][1] if saves else image_disk))
+    last = saves[-1][0]
+    for key in ("host_key", "admin_keys"):
+        shutil.copy2(os.path.join(last, os.path.basename(files[key])), files[key])
+    os.chmod(files["host_key"], 0o600)
+
+
+def load(run, name, argv, files, state, timeout=600):
+    """Start QEMU with ``argv`` waiting for a saved state, load ``state`` into it, leave it stopped ("paused")."""
+    launch(run, name, argv + ["-S", "-incoming", "defer"], files)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(files["qmp"]):
+        if time.monotonic() > deadline or (os.path.exists(files["pid"]) and pid_of(files) is None):
+            raise VMError("QEMU of %s did not start: %s" % (name, tail(files["log"], 600) or "no output"))
+        time.sleep(0.02)
+    try:
+        with qmp(files, timeout=timeout) as q:
+            q.migrate_incoming(Q.exec_load_uri(state))
+            q.wait_status(("paused",), timeout=timeout)
+    except (Q.QMPError, OSError) as e:
+        raise VMError("loading the saved state of %s failed: %s (QEMU: %s)" % (name, e, tail(files["log"], 400)))
 
 
 def host_key(files):

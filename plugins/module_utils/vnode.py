@@ -136,6 +136,12 @@ def qemu_argv(spec, root, image, accel):
         "-fw_cfg", "name=%s,file=%s" % (FW_CFG["admin_keys"], f["admin_keys"])]
 
 
+def vm_image_dir(config):
+    """The image directory a virtual machine's ``config`` (its QEMU command line, one argument per line) boots."""
+    argv = config.splitlines()
+    return argv[argv.index("-kernel") + 1].rsplit("/", 1)[0]
+
+
 def config_text(spec, root, vm=None):
     """What the vnode's ``config`` file holds: LXC's configuration, or QEMU's command line one argument per line
     (``vm``: {image, accel} of the host's virtual machines)."""
@@ -180,8 +186,9 @@ def marker(spec, image_id):
     """Content of vnode.json for ``spec`` built on image ``image_id``."""
     out = {"name": spec["name"], "ip": spec["ip"], "mac": mac_for(spec["ip"]), "image": image_id}
     if spec.get("backend", "lxc") != "lxc":
-        out.update(backend=spec["backend"], admin_keys=hashlib.sha256(
-            "\n".join(spec.get("admin_keys") or []).encode()).hexdigest()[:16])
+        out.update(backend=spec["backend"], memory_mb=spec.get("memory_mb"), vcpus=spec.get("vcpus"),
+                   accel=spec.get("accel"), admin_keys=hashlib.sha256(
+                       "\n".join(spec.get("admin_keys") or []).encode()).hexdigest()[:16])
     return out
 
 

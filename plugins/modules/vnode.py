@@ -213,7 +213,7 @@ def main():
     for spec, v in zip(wanted, p["vnodes"]):
         if spec["backend"] == "kvm":
             spec.update(memory_mb=int(v.get("memory_mb") or 512), vcpus=int(v.get("vcpus") or 1),
-                        admin_keys=p["admin_keys"])
+                        admin_keys=p["admin_keys"], accel=p["vm_accel"])
     by_name = {spec["name"]: spec for spec in wanted}
     vms = [spec for spec in wanted if spec["backend"] == "kvm"]
     vm = None

@@ -363,9 +363,20 @@ def test_snapshot_disk_and_block_nodes(serve):
     server, client = serve({"blockdev-snapshot-sync": {}, "query-named-block-nodes": [nodes]})
     assert client.snapshot_disk("disk0", "/v/ckpt/vm1-ckpt1.qcow2") == "vm1-ckpt1.qcow2"
     assert server.received[1]["arguments"] == {"node-name": "disk0", "snapshot-file": "/v/ckpt/vm1-ckpt1.qcow2",
-                                               "snapshot-node-name": "vm1-ckpt1.qcow2", "format": "qcow2"}
+                                               "snapshot-node-name": "vm1-ckpt1.qcow2", "format": "qcow2",
+                                               "mode": "absolute-paths"}
     assert client.block_nodes() == nodes
     assert server.received[2]["arguments"] == {"flat": True}
+
+
+def test_snapshot_onto_an_existing_overlay_and_the_devices_top_node(serve):
+    blocks = [{"device": "", "qdev": "/machine/peripheral/vda/virtio-backend", "inserted": {"node-name": "n-2"}}]
+    server, client = serve({"blockdev-snapshot-sync": {}, "query-block": [blocks]})
+    assert client.top_node("vda") == "n-2"
+    client.snapshot_disk("n-2", "/v/layer-9.qcow2", existing=True)
+    assert server.received[2]["arguments"]["mode"] == "existing"
+    with pytest.raises(Q.QMPError, match="no block device vdb"):
+        client.top_node("vdb")
 
 
 # --- pure functions ---------------------------------------------------------------

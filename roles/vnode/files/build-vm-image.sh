@@ -266,6 +266,22 @@ if ! ls /etc/ssh/ssh_host_*_key > /dev/null 2>&1; then
 fi
 mkdir -p /run/sshd
 
+# The clock: a VM restored from a checkpoint (or migrated) resumes with the
+# system time it was saved with, behind by the time it spent saved. Its RTC
+# follows the host's clock (QEMU's default): set the time from it when they
+# drift apart by more than 2 s (a restore), checked every second.
+if [ -r /sys/class/rtc/rtc0/since_epoch ]; then
+    (
+        while sleep 1; do
+            rtc=$(cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null) || continue
+            now=$(date +%s)
+            if [ $((rtc - now)) -gt 2 ] || [ $((now - rtc)) -gt 2 ]; then
+                date -u -s "@$rtc" >/dev/null && log "clock set from the RTC: $now -> $rtc"
+            fi
+        done
+    ) &
+fi
+
 log "ready ${name:-?} ${ip:-?}"
 exec /usr/bin/tini -- /usr/sbin/sshd -D -e
 INIT
