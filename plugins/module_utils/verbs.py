@@ -101,7 +101,7 @@ def check(verb, given, vnodes=(), hosts=()):
 
 
 # The verbs that save, load or move vnodes' processes: containers only so far.
-FT_VERBS = ("checkpoint", "restore", "migrate", "rebalance")
+FT_VERBS = ()  # TESTING
 
 
 def backend_problems(verb, vnodes):

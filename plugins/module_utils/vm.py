@@ -213,8 +213,8 @@ def save(run, files, name, out, full, image_disk):
             q.save_state(Q.exec_save_uri(state))
     except (Q.QMPError, OSError) as e:
         raise VMError("saving the virtual machine %s failed: %s" % (name, e)) from e
-    for key in ("host_key", "admin_keys"):
-        shutil.copy2(files[key], os.path.join(out, os.path.basename(files[key])))
+    for path in key_files(files):
+        shutil.copy2(path, os.path.join(out, os.path.basename(path)))
     return {"disk_name": os.path.basename(top), "disk_backing": backing, "disk_s": round(disk_s, 3),
             "state_s": round(time.monotonic() - started - disk_s, 3), "state_size": os.path.getsize(state)}
 
@@ -227,9 +227,11 @@ def lay_out(run, files, name, saves, image_disk):
         link_or_copy(os.path.join(directory, "disk.qcow2"), os.path.join(files["dir"], disk_name))
     point_disk(files, new_layer(run, files, name, saves[-1][1] if saves else image_disk))
     last = saves[-1][0]
-    for key in ("host_key", "admin_keys"):
-        shutil.copy2(os.path.join(last, os.path.basename(files[key])), files[key])
+    for path in key_files(files):
+        if os.path.exists(os.path.join(last, os.path.basename(path))):
+            shutil.copy2(os.path.join(last, os.path.basename(path)), path)
     os.chmod(files["host_key"], 0o600)
+    host_key(files, run)  # the .pub, from the private key (a checkpoint may lack it)
 
 
 def load(run, name, argv, files, state, timeout=600):
@@ -248,9 +250,22 @@ def load(run, name, argv, files, state, timeout=600):
         raise VMError("loading the saved state of %s failed: %s (QEMU: %s)" % (name, e, tail(files["log"], 400)))
 
 
-def host_key(files):
-    """The VM's public SSH host key ('ssh-ed25519 AAAA...')."""
-    with open(files["host_key"] + ".pub") as f:
+def key_files(files):
+    """The VM's files a checkpoint carries besides its disk and state: its SSH host key (the guest has it on its
+    disk anyway; QEMU hands it over again on a restore) and the admin keys."""
+    return [files["host_key"], files["host_key"] + ".pub", files["admin_keys"]]
+
+
+def host_key(files, run=None):
+    """The VM's public SSH host key ('ssh-ed25519 AAAA...'), read from its .pub or, with ``run``, derived from
+    the private key when the .pub is missing; None when there is no key yet."""
+    pub = files["host_key"] + ".pub"
+    if not os.path.exists(pub) and run is not None and os.path.exists(files["host_key"]):
+        with open(pub, "w") as f:
+            f.write(_check(run, ["ssh-keygen", "-y", "-f", files["host_key"]], "reading an SSH host key"))
+    if not os.path.exists(pub):
+        return None
+    with open(pub) as f:
         return " ".join(f.read().split()[:2])
 
 

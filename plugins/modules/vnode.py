@@ -232,7 +232,7 @@ def main():
             files = model.vm_files(root, name)
             one.update(tap=model.tap_name(name), link_local=model.link_local(spec["ip"]), accel=p["vm_accel"],
                        bridge=p["bridge"],
-                       host_key=VM.host_key(files) if os.path.exists(files["host_key"] + ".pub") else None)
+                       host_key=VM.host_key(files, None if module.check_mode else runner(module)))
         else:
             one.update(veth=model.veth_name(name), rootfs="%s/%s/rootfs" % (root, name))
         info[name] = one
