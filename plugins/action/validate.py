@@ -138,7 +138,6 @@ class ActionModule(ActionBase):
             errors += verbs.check(verb, {n: plain(task_vars.get(n)) for n in names},
                                   [v.get("name") for v in model["vnodes"] or [] if isinstance(v, Mapping)],
                                   [h for h, info in model["hosts"].items() if not info["gateway"]])
-            errors += verbs.backend_problems(verb, model["vnodes"])
         if not errors and task_vars.get("vc_recreate") not in (None, ""):  # an extra-var of deploy.yml
             try:
                 ckpt.recreate_names(plain(task_vars["vc_recreate"]), model["vnodes"])

@@ -533,11 +533,6 @@ def validate(model):
             c.error(owner, "is the head vnode (the first of vc_vnodes: jobs start there, in an LXC container) and a "
                            "kvm vnode; put an lxc vnode first in vc_vnodes")
 
-    vms = [vn.get("name") for vn in vnodes if isinstance(vn, Mapping) and vn.get("backend") == "kvm"]
-    if vms and str((model.get("ft") or {}).get("periodic")).lower() in ("true", "yes"):
-        c.error("cluster", "vc_ft_periodic is true but %s %s virtual machines (backend kvm), which checkpoints do not "
-                           "cover yet; set vc_ft_periodic: false" % (", ".join(map(str, vms)),
-                                                                    "is one of the" if len(vms) == 1 else "are"))
     default_backend = model.get("vnode_backend")
     if default_backend is not None and default_backend not in BACKENDS:
         c.error("cluster", "vc_vnode_backend %s is not one of %s; use lxc (system containers, the default) or kvm "

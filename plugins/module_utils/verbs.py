@@ -99,19 +99,3 @@ def check(verb, given, vnodes=(), hosts=()):
             problems.append("-e %s=%s: %s must be %s" % (name, given[name], name, what % text))
     return problems
 
-
-# The verbs that save, load or move vnodes' processes: containers only so far.
-FT_VERBS = ()  # TESTING
-
-
-def backend_problems(verb, vnodes):
-    """Why ``verb`` cannot run on a cluster with these vnodes (the model's, with their backends): checkpoints,
-    restores and migrations cover LXC containers; virtual machines are refused before any host is touched."""
-    vms = sorted(v.get("name") for v in vnodes or () if isinstance(v, dict) and v.get("backend") == "kvm")
-    if verb in FT_VERBS and vms:
-        many = len(vms) > 1
-        return ["%s.yml: %s %s %s (backend kvm), and checkpoints, restores and migrations cover containers only so "
-                "far; remove %s from vc_vnodes or make %s lxc" % (
-                    verb, "vnodes" if many else "vnode", ", ".join(vms), "are virtual machines" if many
-                    else "is a virtual machine", "them" if many else "it", "them" if many else "it")]
-    return []

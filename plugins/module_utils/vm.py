@@ -200,11 +200,7 @@ def save(run, files, name, out, full, image_disk):
             saved = os.path.join(out, "disk.qcow2")
             backing = info.get("backing-filename")
             if full and backing != image_disk:
-                merged = os.path.join(files["dir"], ".full-%s" % os.path.basename(top))
-                shutil.copy2(top, merged)
-                _check(run, ["qemu-img", "rebase", "-U", "-f", "qcow2", "-b", image_disk, "-F", "qcow2", merged],
-                       "merging the disk layers of %s" % name)  # relative backing names resolve in files["dir"]
-                os.rename(merged, saved)
+                merge(run, files, name, top, image_disk, saved)
                 backing = image_disk
             else:
                 link_or_copy(top, saved)
@@ -217,6 +213,20 @@ def save(run, files, name, out, full, image_disk):
         shutil.copy2(path, os.path.join(out, os.path.basename(path)))
     return {"disk_name": os.path.basename(top), "disk_backing": backing, "disk_s": round(disk_s, 3),
             "state_s": round(time.monotonic() - started - disk_s, 3), "state_size": os.path.getsize(state)}
+
+
+def merge(run, files, name, top, image_disk, dest):
+    """``dest``: the layer ``top`` with every layer below it merged in, on the image's disk (a copy made in the
+    VM's directory, where the chain's relative names resolve; the chain itself is not touched)."""
+    merged = os.path.join(files["dir"], ".full-%s" % os.path.basename(top))
+    shutil.copy2(top, merged)
+    try:
+        _check(run, ["qemu-img", "rebase", "-U", "-f", "qcow2", "-b", image_disk, "-F", "qcow2", merged],
+               "merging the disk layers of %s" % name)
+        os.rename(merged, dest)
+    finally:
+        if os.path.exists(merged):
+            os.unlink(merged)
 
 
 def lay_out(run, files, name, saves, image_disk):

@@ -393,9 +393,6 @@ RULES = {
     "vm default backend makes the head a vm": (cluster(vc_vnode_backend="kvm"), [
         "vnode vn-a1: is the head vnode (the first of vc_vnodes: jobs start there, in an LXC container) and a kvm "
         "vnode; put an lxc vnode first in vc_vnodes"]),
-    "periodic checkpoints with a vm": (lambda inv: (cluster(vc_ft_periodic=True)(inv), vnode(3, backend="kvm")(inv)), [
-            "cluster: vc_ft_periodic is true but vn-b2 is one of the virtual machines (backend kvm), which checkpoints "
-            "do not cover yet; set vc_ft_periodic: false"]),
     "vnode not a mapping": (cluster(vc_vnodes=["vn-a1"]), [
         "vc_vnodes[0]: is not a mapping; write it as {name: ..., host: ..., ip: ...}"]),
     "vnodes not a list": (cluster(vc_vnodes="vn-a1"), [

@@ -49,13 +49,3 @@ def test_good_extra_vars_pass(verb, given):
 def test_bad_extra_vars_get_one_line_each(verb, given, message):
     assert check(verb, **given) == [message]
 
-
-def test_ft_verbs_refuse_a_cluster_with_virtual_machines_before_touching_a_host():
-    vnodes = [{"name": "vn-a1", "backend": "lxc"}, {"name": "vn-k1", "backend": "kvm"}]
-    assert verbs.backend_problems("checkpoint", vnodes) == [
-        "checkpoint.yml: vnode vn-k1 is a virtual machine (backend kvm), and checkpoints, restores and migrations "
-        "cover containers only so far; remove it from vc_vnodes or make it lxc"]
-    assert verbs.backend_problems("migrate", vnodes + [{"name": "vn-k2", "backend": "kvm"}])[0].startswith(
-        "migrate.yml: vnodes vn-k1, vn-k2 are virtual machines")
-    assert verbs.backend_problems("run", vnodes) == []
-    assert verbs.backend_problems("checkpoint", vnodes[:1]) == []
