@@ -19,6 +19,12 @@ whiteouts (character devices 0/0) and opaque directories (xattr
 from, and since when it changed ({"ckpt": id, "since_ns": time}); a dump
 uses it as the parent when that checkpoint is here and the chain is short
 enough, else it saves the layer in full.
+
+A virtual machine (its vnode.json says backend kvm) goes through the same
+functions, which hand it to ``vm``: freeze and thaw are QMP stop and cont;
+its dump (``dump_vm``) is the qcow2 layer it wrote since the parent (or its
+whole chain merged, without one) and its RAM and devices (``state``); its
+restore (``restore_vm``) lays the chain out again and loads the state.
 """
 
 import json
