@@ -2,9 +2,11 @@
 molecule/vnode-kvm/inventory (two sites; on each compute host one LXC
 container and one QEMU virtual machine): a long deterministic MPI job (heat)
 runs across all four; two checkpoints; the host of a virtual machine is killed
-and restore.yml brings the VM back at the other site, its clock right; then a
-VM is migrated to the other site while a job runs. Each job's result is
-byte-identical to a failure-free run's. destroy.yml leaves no QEMU, tap or
+and restore.yml brings the VM back at the other site, its clock right; then,
+while a second job runs, a VM is migrated to the other site, checkpointed (a
+full, merged save), and its host is killed in the middle of the next
+checkpoint's dump: that checkpoint is aborted and the restore goes back to the
+merged one. Each job's result is byte-identical to a failure-free run's. destroy.yml leaves no QEMU, tap or
 namespace behind. (The Molecule scenario vnode-kvm checks deploy, idempotence,
 IPs, MACs and NPB across containers and VMs.)"""
 
@@ -27,7 +29,7 @@ FT_DIR = "/var/lib/vcluster/ft/mkv"
 KEY = STATE_DIR + "/controller/id_ed25519"
 VNODES = {"mk-vn1": ("mk-h1", "10.229.0.11"), "mk-vm1": ("mk-h1", "10.229.0.12"),
           "mk-vn2": ("mk-h2", "10.229.0.21"), "mk-vm2": ("mk-h2", "10.229.0.22")}
-HEAT = {"size": 64, "steps": 1000, "every": 100, "sleep": 0.05}  # about 70 s across the four vnodes (TCG)
+HEAT = {"size": 64, "steps": 1500, "every": 100, "sleep": 0.05}  # about 100 s across the four vnodes (TCG)
 
 pytestmark = pytest.mark.slow
 
@@ -152,9 +154,29 @@ def test_vm_host_killed_restored_at_the_other_site_then_a_vm_migrates_results_id
     rc, out = playbook("migrate.yml", "-e", "vnode=mk-vm1", "-e", "to=mk-h2")
     assert rc == 0 and "mk-vm1 moved from mk-h1 to mk-h2 with its IP 10.229.0.12" in out, out[-8000:]
     assert qemu_pid("mk-vm1", "mk-h2") and not qemu_pid("mk-vm1", "mk-h1")
-    assert result_of(job) == reference
     eth0 = in_vm("mk-vm1", "ip -o link show eth0; ip -o addr show eth0")
     assert "02:56:0a:e5:00:0c" in eth0.stdout and "10.229.0.12/24" in eth0.stdout, eth0.stdout + eth0.stderr
+    # A migrated VM's next save is its whole disk merged into one layer on the image (no parent here).
+    third = checkpoint()
+    saved = pathlib.Path(STATE_DIR, "hosts", "mk-h2", "disk", "mkv", str(third["id"]), "mk-vm1")
+    meta = json.loads((saved / "meta.json").read_text())
+    assert meta["parent"] is None and meta["disk_backing"].endswith("/disk.qcow2"), meta
+    # The VM's host dies in the middle of its dump: that checkpoint is aborted everywhere, the others thaw,
+    # and the restore goes back to the merged save.
+    dump_fault = subprocess.Popen([str(ROOT / "scripts/fault"), "kill", "mk-h2", "--when", "dump", "--timeout", "120",
+                                   "--state-dir", STATE_DIR], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+    time.sleep(1)
+    rc, out = playbook("checkpoint.yml")
+    killed = dump_fault.communicate(timeout=180)[0]
+    assert dump_fault.returncode == 0 and "killed mk-h2 at dump" in killed, killed
+    assert rc != 0 and "aborted and deleted" in out, out[-5000:]
+    with open(FT_DIR + "/catalog.json") as f:
+        assert str(third["id"] + 1) not in json.load(f)["checkpoints"]
+    rc, out = playbook("restore.yml")
+    assert rc == 0 and "restoring checkpoint %d; hosts down: mk-h2" % third["id"] in out, out[-8000:]
+    assert placement()["mk-vm1"] == "mk-h1" and qemu_pid("mk-vm1", "mk-h1")
+    assert result_of(job) == reference
 
 
 def test_destroy_leaves_no_vm_tap_or_namespace(cluster):
