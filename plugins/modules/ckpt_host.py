@@ -10,8 +10,8 @@ description:
   - Runs one step of the fault-tolerance protocol on this host; checkpoint.yml and restore.yml call it on every host
     and coordinate the steps (barrier, two-phase commit, resume-all).
   - C(scan) lists the checkpoints of the store (with I(verify), checks every copy against its manifest).
-    C(freeze)/C(thaw) freeze and thaw the vnodes. C(dump) saves each (frozen) vnode, manifest last: a container
-    with CRIU and its file-system changes, a virtual machine as its new qcow2 layer and its RAM and devices. C(prepare) verifies them and writes PREPARED; C(commit) writes COMMITTED; C(abort)
+    C(freeze)/C(thaw) freeze and thaw the vnodes. C(dump) saves each (frozen) vnode, manifest last (a container
+    with CRIU and its file-system changes, a virtual machine as its new qcow2 layer and its RAM and devices). C(prepare) verifies them and writes PREPARED; C(commit) writes COMMITTED; C(abort)
     deletes an uncommitted checkpoint; C(delete) deletes checkpoints (retention). C(accept) verifies a received
     replica and moves it into place. C(stop) stops and removes vnode instances; C(restore) restores vnodes from a
     checkpoint, left frozen. C(catalog) writes the catalog. C(migrate_out) freezes one vnode and dumps it in full
