@@ -1,6 +1,7 @@
 """The repository builds and installs as the collection vcluster.cluster
 (galaxy.yml, meta/runtime.yml), not only through scripts/setup's symlink."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -30,3 +31,15 @@ def test_collection_builds_installs_and_its_plugins_load(tmp_path):
     filters = subprocess.run([str(BIN / "ansible-doc"), "-t", "filter", "-l", "vcluster.cluster"], cwd=tmp_path,
                              env=env, check=True, capture_output=True, text=True)
     assert "vcluster.cluster.vc_path_vnodes" in filters.stdout, filters.stdout + filters.stderr
+    # Every module's and role's documentation parses (ansible-lint only prints an error for a module whose
+    # DOCUMENTATION is not YAML, and passes).
+    modules = sorted("vcluster.cluster." + p.stem for p in (ROOT / "plugins" / "modules").glob("*.py"))
+    docs = subprocess.run([str(BIN / "ansible-doc"), "-j", "-t", "module", *modules], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)
+    assert docs.returncode == 0, docs.stderr[-3000:]
+    assert sorted(json.loads(docs.stdout)) == modules
+    roles = sorted("vcluster.cluster." + p.name for p in (ROOT / "roles").iterdir() if (p / "meta").is_dir())
+    docs = subprocess.run([str(BIN / "ansible-doc"), "-j", "-t", "role", *roles], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)
+    assert docs.returncode == 0, docs.stderr[-3000:]
+    assert sorted(json.loads(docs.stdout)) == roles
