@@ -217,10 +217,9 @@ def announce(run, root, name, address):
     inside it (its ARP request and echo carry its MAC across every bridge)."""
     if is_vm(root, name):  # QEMU sends the VM's MAC itself
         try:
-            with VM.qmp(V.vm_files(root, name)) as q:
-                q.execute("announce-self", initial=50, max=550, rounds=3, step=100)
+            VM.announce(V.vm_files(root, name), name)
             return True
-        except (VM.Q.QMPError, OSError):
+        except VM.VMError:
             return False
     rc, _out, _err = run(["lxc-attach", "-n", name, "-P", root, "--clear-env", "--", "ping", "-c", "1", "-W", "1",
                           address])

@@ -1,7 +1,7 @@
 """Virtual machines (QEMU) as vnodes on their host: plain Python, no Ansible.
 
-The module ``vcluster.cluster.vnode`` calls these for its kvm vnodes (and the
-FT layer will for their checkpoints). They run on the host, in its network
+The module ``vcluster.cluster.vnode`` calls these for its kvm vnodes, and
+``ft_host`` for their checkpoints, restores and migrations. They run on the host, in its network
 namespace (the VM's tap joins the host's overlay bridge there), and call
 commands through ``run(argv) -> (rc, stdout, stderr)`` like ``ft_host``.
 The files of a VM are named by ``vnode.vm_files``; its command line by
@@ -15,16 +15,13 @@ appended to ``serial.log`` across boots.
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import time
 
+from ansible_collections.vcluster.cluster.plugins.module_utils import qmp as Q
 from ansible_collections.vcluster.cluster.plugins.module_utils import vnode as V
-
-try:
-    from ansible_collections.vcluster.cluster.plugins.module_utils import qmp as Q
-except ImportError:  # pragma: no cover
-    Q = None
 
 # Memory the host keeps for itself besides its virtual machines (MiB).
 HOST_RESERVE_MB = 256
@@ -153,9 +150,22 @@ def link_or_copy(src, dst):
 
 
 def qmp(files, timeout=30.0):
-    if Q is None:  # pragma: no cover
-        raise VMError("the QMP client (module_utils/qmp.py) is missing")
+    """A QMP session with the VM's QEMU (a context manager)."""
     return Q.QMP(files["qmp"], timeout=timeout)
+
+
+def _announce(q):
+    # QEMU sends the VM's MAC (RARP) three times: the overlay's bridges learn where it runs now
+    q.execute("announce-self", initial=50, max=550, rounds=3, step=100)
+
+
+def announce(files, name):
+    """Make the overlay's bridges learn where the running VM is (QMP announce-self)."""
+    try:
+        with qmp(files) as q:
+            _announce(q)
+    except (Q.QMPError, OSError) as e:
+        raise VMError("announcing the virtual machine %s failed: %s" % (name, e)) from e
 
 
 def freeze(files, name):
@@ -176,7 +186,7 @@ def thaw(files, name, announce=False):
             if q.status() in ("paused", "postmigrate", "prelaunch"):
                 q.cont()
                 if announce:
-                    q.execute("announce-self", initial=50, max=550, rounds=3, step=100)
+                    _announce(q)
                 return True
     except (Q.QMPError, OSError) as e:
         raise VMError("resuming the virtual machine %s failed: %s" % (name, e)) from e
@@ -196,7 +206,6 @@ def save(run, files, name, out, full, image_disk):
         with qmp(files, timeout=600) as q:
             q.snapshot_disk(q.top_node("vda"), layer, existing=True)
             point_disk(files, layer)
-            disk_s = time.monotonic() - started
             saved = os.path.join(out, "disk.qcow2")
             backing = info.get("backing-filename")
             if full and backing != image_disk:
@@ -302,14 +311,10 @@ def launch(run, name, argv, files, cpus=None):
     with open(files["log"], "ab") as log:
         log.write(("--- %s: %s\n" % (time.strftime("%F %T"), " ".join(argv))).encode())
     # on every CPU (what Ansible starts may be pinned to some; QEMU would inherit it)
-    shell = 'exec "$@" >>%s 2>&1 </dev/null' % _quote(files["log"])
+    shell = 'exec "$@" >>%s 2>&1 </dev/null' % shlex.quote(files["log"])
     _check(run, ["setsid", "-f", "taskset", "-c", "0-%d" % (cpus - 1), "sh", "-c", shell, "qemu"] + argv,
            "starting the virtual machine %s (log: %s)" % (name, files["log"]))
     return offset
-
-
-def _quote(path):
-    return "'" + path.replace("'", "'\"'\"'") + "'"
 
 
 def wait_ready(name, files, offset, timeout, poll=0.25, started=None):
@@ -351,10 +356,10 @@ def stop(run, name, files, tap, grace=5.0):
     flushes its disk as it quits."""
     pid = pid_of(files)
     if pid is not None:
-        if Q is not None and os.path.exists(files["qmp"]):
+        if os.path.exists(files["qmp"]):
             try:
-                with Q.QMP(files["qmp"], timeout=grace) as qmp:
-                    qmp.quit()
+                with qmp(files, timeout=grace) as q:
+                    q.quit()
             except (Q.QMPError, OSError):
                 pass
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
